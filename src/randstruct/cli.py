@@ -1,0 +1,173 @@
+"""Command-line interface: a thin layer over :mod:`randstruct.runs` and friends.
+
+Every error a user can cause is reported as one line ``randstruct: error: ...`` with exit code 2,
+before anything on disk is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import __version__
+from .model import PARAMS
+from .store import RunError
+from .tasks import TASKS
+from .train import LR_RULES, OPTIMIZERS, TrainConfig
+
+
+class UsageError(Exception):
+    """Bad command-line input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse_floats(text: str, option: str) -> list[float]:
+    """'0,0.9,1.8' or an inclusive range 'start:stop:step' such as '0:2.1:0.3'."""
+    example = f"expected comma-separated numbers like 0,0.9,1.8 or a range start:stop:step like 0:2.1:0.3"
+    try:
+        if ":" in text:
+            start, stop, step = (float(p) for p in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            values = np.arange(start, stop + step / 2, step)
+            return [round(float(v), 12) for v in values]
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UsageError(f"invalid {option} value {text!r}: {example}") from None
+    if not all(np.isfinite(values)):
+        raise UsageError(f"invalid {option} value {text!r}: numbers must be finite")
+    return values
+
+
+def parse_task_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid --task-param {item!r}: expected NAME=VALUE, e.g. T=100")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="randstruct", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"randstruct {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a (g x seed) grid of networks as one ensemble",
+                       description="Train every (g, seed) network on one task as a single ensemble "
+                                   "computation and write a run directory.")
+    t.add_argument("--task", required=True, help=f"one of: {', '.join(sorted(TASKS))}")
+    t.add_argument("--N", type=int, required=True, help="number of recurrent units (>= 2)")
+    t.add_argument("--g", required=True, help="gains of W0: 0,0.9,1.8 or start:stop:step")
+    t.add_argument("--seeds", type=int, default=1, help="networks per g (samples); default 1")
+    t.add_argument("--first-seed", type=int, default=0, help="seed of the first sample; default 0")
+    t.add_argument("--epochs", type=int, required=True, help="number of updates (one fresh batch each)")
+    t.add_argument("--out", required=True, help="run directory to create")
+    t.add_argument("--batch", type=int, default=None,
+                   help="trials per update; default 32, or 1 for deterministic tasks")
+    t.add_argument("--optimizer", default="adam", help=f"{' or '.join(OPTIMIZERS)}; default adam")
+    t.add_argument("--lr-rule", default="over_n",
+                   help="; ".join(f"{k}: {v}" for k, v in LR_RULES.items()) + "; default over_n")
+    t.add_argument("--lr0", type=float, default=0.05, help="base learning rate; default 0.05")
+    t.add_argument("--train", default="wi,wrec,wo", help=f"trained parameters among {','.join(PARAMS)}")
+    t.add_argument("--nonlinearity", default="tanh", help="tanh or linear; default tanh")
+    t.add_argument("--dt", type=float, default=None, help="Euler step in units of tau; default: the task's")
+    t.add_argument("--task-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a task parameter (repeatable), e.g. T=100")
+    t.add_argument("--rec-step", type=int, default=None,
+                   help="record the SVs of W - W0 every this many epochs; default epochs/200")
+    t.add_argument("--sv-top", type=int, default=None, help="keep only the largest SVs")
+    t.add_argument("--record-weights", action="store_true", help="also store W at recorded epochs")
+    t.add_argument("--dtype", default="float32", help="float32 or float64")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--checkpoint-every", type=int, default=None,
+                   help="epochs between checkpoints; default epochs/20")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    i = sub.add_parser("info", help="summary table of a run, per g (mean and sd over seeds)")
+    i.add_argument("run", help="run directory")
+    return p
+
+
+def _spec_from_args(a: argparse.Namespace):
+    from .runs import RunSpec
+
+    if a.task not in TASKS:
+        raise UsageError(f"unknown task {a.task!r}; allowed: {', '.join(sorted(TASKS))}")
+    if a.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {a.seeds}")
+    if a.first_seed < 0:
+        raise UsageError(f"--first-seed must be >= 0, got {a.first_seed}")
+    task_params = parse_task_params(a.task_param)
+    if a.dt is not None:
+        if not 0 < a.dt <= 1:
+            raise UsageError(f"--dt must be in (0, 1], got {a.dt}")
+        task_params["dt"] = a.dt
+    trainable = tuple(x for x in a.train.split(",") if x)
+    task = TASKS[a.task](**task_params)
+    batch = a.batch if a.batch is not None else (32 if task.stochastic else 1)
+    rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
+    config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
+                         lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
+                         record_weights=a.record_weights)
+    seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
+    return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
+                   task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .runs import execute
+
+    spec = _spec_from_args(a)
+    if a.checkpoint_every is not None and a.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
+    run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
+                  checkpoint_every=a.checkpoint_every)
+    wall = run.data.attrs["train_wall_time_s"]
+    n_net = run.data.sizes["net"]
+    print(f"trained {n_net} networks x {spec.train.epochs} epochs in {wall:.1f} s "
+          f"({n_net * spec.train.epochs / max(wall, 1e-9):,.1f} network-epochs/s) -> {a.out}")
+    print(f"next: randstruct info {a.out}")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from .runs import load
+    from .summary import format_table, summarize
+
+    run = load(a.run)
+    print(format_table(run, summarize(run)))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args)
+    except (UsageError, RunError, ValueError) as err:
+        print(f"randstruct: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("randstruct: interrupted; continue with the same command plus --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""A training run end to end: specification -> run directory -> :class:`Run` handle.
+
+``execute`` validates everything before it touches the output folder, writes ``config.json``
+first, checkpoints every ``checkpoint_every`` epochs (so an interruption loses at most that
+chunk; ``resume=True`` continues from the checkpoint) and writes the results store last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from . import __version__, store
+from .model import Ensemble, check_grid
+from .tasks import Task, get_task
+from .train import TrainConfig, Trainer
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to train: a (g x seed) grid of networks on one task with one training protocol."""
+
+    task: str
+    n: int
+    g: tuple[float, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    task_params: dict = field(default_factory=dict)
+    nonlinearity: str = "tanh"
+    dtype: str = "float32"
+    device: str = "cpu"
+    shared_vector: bool = False
+
+    def __post_init__(self) -> None:
+        gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
+        object.__setattr__(self, "g", tuple(float(x) for x in gs))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} requested but CUDA is not available; allowed here: cpu")
+        self.make_task()
+
+    def make_task(self) -> Task:
+        return get_task(self.task, **self.task_params)
+
+    def make_ensemble(self) -> Ensemble:
+        task = self.make_task()
+        return Ensemble.init(self.n, self.g, self.seeds, task.n_in, task.n_out, self.nonlinearity,
+                             DTYPES[self.dtype], self.device, self.shared_vector)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["train"] = self.train.to_dict()
+        d["task_params"] = self.make_task().params()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        train = dict(d.pop("train"))
+        train["betas"] = tuple(train["betas"])
+        train["trainable"] = tuple(train["trainable"])
+        return cls(**d, train=TrainConfig(**train))
+
+
+def _versions() -> dict:
+    return {"randstruct": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "xarray": xr.__version__, "python": platform.python_version()}
+
+
+def _prepare_dir(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dict | None:
+    """Check the output folder; return the checkpoint to resume from, if any."""
+    if overwrite and resume:
+        raise store.RunError("choose either --overwrite or --resume, not both")
+    if out.exists() and not out.is_dir():
+        raise store.RunError(f"output path {out} exists and is not a directory")
+    exists = out.is_dir() and any(out.iterdir())
+    if resume:
+        if not exists:
+            raise store.RunError(f"nothing to resume in {out} (no such run)")
+        old = store.read_config(out)["spec"]
+        if old != json.loads(json.dumps(spec.to_dict())):
+            raise store.RunError(f"cannot resume {out}: its config.json differs from the requested run")
+        if store.is_complete(out):
+            raise store.RunError(f"{out} is already complete; use --overwrite to train it again")
+        return store.load_checkpoint(out)
+    if exists and not overwrite:
+        raise store.RunError(
+            f"output folder {out} already exists; pass --overwrite to replace it or --resume to continue it")
+    parent = out.parent if not out.exists() else out
+    while not parent.exists():
+        parent = parent.parent
+    if not (parent.is_dir() and _writable(parent)):
+        raise store.RunError(f"cannot write to {out}: {parent} is not writable")
+    return None
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def execute(
+    spec: RunSpec,
+    out: str | Path,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    checkpoint_every: int | None = None,
+) -> "Run":
+    """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
+    out = Path(out)
+    checkpoint = _prepare_dir(out, spec, overwrite, resume)
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None and not resume:
+        store.write_json_atomic(out / store.CONFIG, {
+            "schema": SCHEMA, "spec": spec.to_dict(), "versions": _versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": sys.argv,
+        })
+    ensemble = spec.make_ensemble()
+    initial = ensemble.clone()
+    trainer = Trainer(ensemble, spec.make_task(), spec.train)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+    chunk = checkpoint_every or max(1, spec.train.epochs // 20)
+    trainer.run(progress=progress, chunk=chunk, on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
+    ds = results_dataset(spec, initial, trainer)
+    store.write_results(out, ds)
+    (out / store.CHECKPOINT).unlink(missing_ok=True)
+    return load(out)
+
+
+def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Dataset:
+    rec, final = trainer.record, trainer.ensemble
+
+    def np_(t):
+        return t.detach().cpu().numpy()
+
+    arrays = {
+        "loss": rec.loss, "grad_norm": rec.grad_norm, "sv_dw": rec.sv_dw,
+        "diverged_epoch": rec.diverged_epoch, "lr": rec.lr, "weights": rec.weights,
+        "w0": np_(initial.w0), "wi0": np_(initial.wi), "wo0": np_(initial.wo),
+        "w": np_(final.wrec), "wi": np_(final.wi), "wo": np_(final.wo),
+        "b": np_(final.b), "x0": np_(final.x0),
+    }
+    attrs = {"task": spec.task, "N": spec.n, "nonlinearity": spec.nonlinearity,
+             "dt": spec.make_task().dt, "train_wall_time_s": rec.wall_time,
+             "spec": json.dumps(spec.to_dict())}
+    return store.build_dataset(arrays, initial.g, initial.seed, rec.rec_epochs, attrs)
+
+
+@dataclass
+class Run:
+    """A completed run directory: its spec and its results as an xarray Dataset."""
+
+    path: Path
+    config: dict
+    data: xr.Dataset
+
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec.from_dict(self.config["spec"])
+
+    def task(self) -> Task:
+        return self.spec.make_task()
+
+    def ensemble(self, which: str = "final", device: str = "cpu", dtype: torch.dtype | None = None) -> Ensemble:
+        """The stored networks as an :class:`Ensemble` (``which``: "final" or "initial")."""
+        if which not in ("final", "initial"):
+            raise ValueError(f"which must be 'final' or 'initial', got {which!r}")
+        ds, spec = self.data, self.spec
+        dtype = dtype or DTYPES[spec.dtype]
+        final = which == "final"
+        ens = Ensemble.from_arrays(
+            wrec=ds.w.values if final else ds.w0.values, wi=ds.wi.values if final else ds.wi0.values,
+            wo=ds.wo.values if final else ds.wo0.values, b=ds.b.values if final else None,
+            x0=ds.x0.values, w0=ds.w0.values, g=ds.g.values, seed=ds.seed.values,
+            nonlinearity=spec.nonlinearity, dtype=dtype, device=device)
+        return ens
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, task={self.data.attrs.get('task')}, nets={self.data.sizes['net']})"
+
+
+def load(path: str | Path) -> Run:
+    """Open a completed run directory."""
+    path = Path(path)
+    return Run(path, store.read_config(path), store.open_results(path))

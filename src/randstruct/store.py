@@ -1,0 +1,129 @@
+"""Run directories: ``config.json`` + ``results.zarr`` (an xarray Dataset) + a resume checkpoint.
+
+Layout of a run directory::
+
+    config.json      every parameter and seed, package versions (enough to rerun)
+    results.zarr/    labelled arrays, written once training completed
+    checkpoint.pt    trainer state while a run is in progress (removed on completion)
+
+Dimensions of the Dataset: ``net`` (ensemble member, with coordinates ``g`` and ``seed``),
+``epoch``, ``rec`` (recorded epochs; its coordinate holds the epoch numbers), ``sv`` (singular
+value index, 1-based), ``unit`` (postsynaptic unit, rows of W), ``unit_pre`` (presynaptic unit,
+columns of W), ``channel_in`` and ``channel_out``. W needs two unit axes, hence ``unit_pre``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+CONFIG = "config.json"
+RESULTS = "results.zarr"
+CHECKPOINT = "checkpoint.pt"
+
+_W = ("net", "unit", "unit_pre")
+_DESCRIPTIONS = {
+    "loss": ("net", "epoch"), "grad_norm": ("net", "epoch"), "sv_dw": ("net", "rec", "sv"),
+    "diverged_epoch": ("net",), "lr": ("net",),
+    "w0": _W, "w": _W, "wi0": ("net", "channel_in", "unit"), "wi": ("net", "channel_in", "unit"),
+    "wo0": ("net", "unit", "channel_out"), "wo": ("net", "unit", "channel_out"),
+    "b": ("net", "unit"), "x0": ("net", "unit"), "weights": ("net", "rec", "unit", "unit_pre"),
+}
+ATTRS = {
+    "loss": "masked MSE (factor 1/2) of the training batch, before the update of that epoch",
+    "grad_norm": "sqrt of the summed squared gradients of all trained parameters, before the update",
+    "sv_dw": "singular values of W - W0 at the recorded epochs (weights before that epoch's update)",
+    "diverged_epoch": "first epoch with non-finite loss or weights (-1: never); frozen from then on",
+    "lr": "learning rate of each network",
+    "w0": "initial recurrent connectivity W0", "w": "final recurrent connectivity W = W0 + dW",
+    "wi0": "initial input weights", "wi": "final input weights",
+    "wo0": "initial output weights", "wo": "final output weights",
+    "b": "final recurrent bias", "x0": "final initial state",
+    "weights": "recurrent connectivity at the recorded epochs",
+}
+
+
+class RunError(ValueError):
+    """A run directory that cannot be used as asked (exists, incomplete, mismatched)."""
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a run directory (no {CONFIG})")
+    return json.loads(path.read_text())
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / RESULTS).is_dir()
+
+
+def save_checkpoint(run_dir: str | Path, state: dict) -> None:
+    path = Path(run_dir) / CHECKPOINT
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def build_dataset(arrays: dict[str, np.ndarray], g: np.ndarray, seed: np.ndarray,
+                  rec_epochs: np.ndarray, attrs: dict) -> xr.Dataset:
+    """Label the arrays of a finished run (names as in ``_DESCRIPTIONS``)."""
+    data_vars = {}
+    for name, value in arrays.items():
+        if value is None:
+            continue
+        data_vars[name] = xr.Variable(_DESCRIPTIONS[name], np.asarray(value),
+                                      attrs={"description": ATTRS[name]})
+    ds = xr.Dataset(data_vars, attrs=attrs)
+    n_net = len(g)
+    coords = {"net": np.arange(n_net), "g": ("net", np.asarray(g, float)),
+              "seed": ("net", np.asarray(seed, np.int64)), "rec": np.asarray(rec_epochs)}
+    for dim in ("epoch", "sv", "unit", "unit_pre", "channel_in", "channel_out"):
+        if dim in ds.dims:
+            coords[dim] = np.arange(ds.sizes[dim]) + (1 if dim == "sv" else 0)
+    return ds.assign_coords({k: v for k, v in coords.items() if k in ("g", "seed") or k in ds.dims})
+
+
+def write_results(run_dir: str | Path, ds: xr.Dataset) -> None:
+    """Write ``results.zarr`` atomically (a crash leaves no half-written results)."""
+    final = Path(run_dir) / RESULTS
+    tmp = final.with_name(final.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    encoding = {name: {"chunks": (1,) + var.shape[1:]} for name, var in ds.data_vars.items()
+                if var.ndim >= 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # zarr v3 consolidated-metadata note
+        ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def open_results(run_dir: str | Path) -> xr.Dataset:
+    path = Path(run_dir) / RESULTS
+    if not path.is_dir():
+        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return xr.open_zarr(path, consolidated=True).load()
