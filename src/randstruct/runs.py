@@ -106,7 +106,7 @@ def _prepare_dir(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dic
     while not parent.exists():
         parent = parent.parent
     if not (parent.is_dir() and _writable(parent)):
-        raise store.RunError(f"cannot write to {out}: {parent} is not writable")
+        raise store.RunError(f"cannot write to {out}: {parent} is not a writable directory")
     return None
 
 

@@ -102,18 +102,18 @@ class TrainRecord:
     epochs_done: int = 0
 
     @classmethod
-    def empty(cls, n_net: int, n: int, config: TrainConfig, lr: np.ndarray) -> "TrainRecord":
+    def empty(cls, n_net: int, n: int, config: TrainConfig, lr: np.ndarray, dtype=np.float32) -> "TrainRecord":
+        """All-NaN records; ``dtype`` follows the networks' precision."""
         n_rec = len(config.rec_epochs)
         n_sv = n if config.sv_top is None else min(n, config.sv_top)
-        nan = np.float32(np.nan)
         return cls(
-            loss=np.full((n_net, config.epochs), nan, np.float32),
-            grad_norm=np.full((n_net, config.epochs), nan, np.float32),
+            loss=np.full((n_net, config.epochs), np.nan, dtype),
+            grad_norm=np.full((n_net, config.epochs), np.nan, dtype),
             rec_epochs=config.rec_epochs,
-            sv_dw=np.full((n_net, n_rec, n_sv), nan, np.float32),
+            sv_dw=np.full((n_net, n_rec, n_sv), np.nan, dtype),
             diverged_epoch=np.full(n_net, -1, np.int64),
             lr=np.asarray(lr, dtype=np.float64),
-            weights=np.full((n_net, n_rec, n, n), nan, np.float32) if config.record_weights else None,
+            weights=np.full((n_net, n_rec, n, n), np.nan, dtype) if config.record_weights else None,
         )
 
 
@@ -171,7 +171,8 @@ class Trainer:
         self.ensemble, self.task, self.config = ensemble, task, config
         self.dt = task.dt
         lr = config.learning_rates(ensemble.n, ensemble.g)
-        self.record = TrainRecord.empty(ensemble.size, ensemble.n, config, lr)
+        np_dtype = np.float64 if ensemble.dtype == torch.float64 else np.float32
+        self.record = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype)
         self.stream = BatchStream(task, ensemble, config.batch_size, data)
         self._lr = torch.as_tensor(lr, dtype=ensemble.dtype, device=ensemble.device)
         self.active = torch.ones(ensemble.size, dtype=torch.bool, device=ensemble.device)
