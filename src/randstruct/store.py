@@ -120,6 +120,16 @@ def write_results(run_dir: str | Path, ds: xr.Dataset) -> None:
     os.replace(tmp, final)
 
 
+def add_results(run_dir: str | Path, ds: xr.Dataset) -> None:
+    """Add or replace variables of a completed run (e.g. analysis results) in ``results.zarr``."""
+    path = Path(run_dir) / RESULTS
+    if not path.is_dir():
+        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        ds.to_zarr(path, mode="a", consolidated=True)
+
+
 def open_results(run_dir: str | Path) -> xr.Dataset:
     path = Path(run_dir) / RESULTS
     if not path.is_dir():
