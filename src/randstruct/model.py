@@ -104,11 +104,13 @@ class Ensemble:
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
         shared_vector: bool = False,
+        x0_from_input: bool = False,
     ) -> "Ensemble":
         """The (g x seed) grid of SPEC 1.2 draws, g outer, seed inner.
 
         ``shared_vector`` uses one unit-norm x sqrt(N) vector as the input weights and (divided by
-        N) as the output weights, as the cosine experiment does (SPEC 7.1).
+        N) as the output weights, and ``x0_from_input`` starts every trial from that input vector
+        (x0 = v, an impulse through the input at t = 0), as the cosine experiment does (SPEC 7.1).
         """
         gs, seed_list = check_grid(n, g, seeds, nonlinearity)
         if shared_vector and n_in != n_out:
@@ -124,11 +126,14 @@ class Ensemble:
             wis.append(torch.as_tensor(wi, dtype=dtype))
             wos.append(torch.as_tensor(wo, dtype=dtype))
         w0 = torch.stack(w0s).to(device)
+        wi = torch.stack(wis).to(device)
         e = len(grid_g)
+        if x0_from_input and n_in != 1:
+            raise ValueError(f"x0_from_input needs a single input vector, got n_in = {n_in}")
         return cls(
-            wi=torch.stack(wis).to(device), wrec=w0.clone(), wo=torch.stack(wos).to(device),
+            wi=wi, wrec=w0.clone(), wo=torch.stack(wos).to(device),
             b=torch.zeros(e, n, dtype=dtype, device=device),
-            x0=torch.zeros(e, n, dtype=dtype, device=device),
+            x0=wi[:, 0].clone() if x0_from_input else torch.zeros(e, n, dtype=dtype, device=device),
             w0=w0, g=grid_g, seed=grid_seed, nonlinearity=nonlinearity,
         )
 

@@ -44,6 +44,7 @@ class RunSpec:
     dtype: str = "float32"
     device: str = "cpu"
     shared_vector: bool = False
+    x0_from_input: bool = False
 
     def __post_init__(self) -> None:
         gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
@@ -61,7 +62,7 @@ class RunSpec:
     def make_ensemble(self) -> Ensemble:
         task = self.make_task()
         return Ensemble.init(self.n, self.g, self.seeds, task.n_in, task.n_out, self.nonlinearity,
-                             DTYPES[self.dtype], self.device, self.shared_vector)
+                             DTYPES[self.dtype], self.device, self.shared_vector, self.x0_from_input)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -155,7 +156,7 @@ def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Da
 
     arrays = {
         "loss": rec.loss, "grad_norm": rec.grad_norm, "sv_dw": rec.sv_dw,
-        "diverged_epoch": rec.diverged_epoch, "lr": rec.lr, "weights": rec.weights,
+        "diverged_epoch": rec.diverged_epoch, "lr": rec.lr, "weights": rec.weights, "eig_w_rec": rec.eig_w,
         "w0": np_(initial.w0), "wi0": np_(initial.wi), "wo0": np_(initial.wo),
         "w": np_(final.wrec), "wi": np_(final.wi), "wo": np_(final.wo),
         "b": np_(final.b), "x0": np_(final.x0),

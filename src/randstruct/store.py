@@ -35,6 +35,7 @@ _DESCRIPTIONS = {
     "w0": _W, "w": _W, "wi0": ("net", "channel_in", "unit"), "wi": ("net", "channel_in", "unit"),
     "wo0": ("net", "unit", "channel_out"), "wo": ("net", "unit", "channel_out"),
     "b": ("net", "unit"), "x0": ("net", "unit"), "weights": ("net", "rec", "unit", "unit_pre"),
+    "eig_w_rec": ("net", "rec", "eig_top"),
 }
 ATTRS = {
     "loss": "masked MSE (factor 1/2) of the training batch, before the update of that epoch",
@@ -47,6 +48,7 @@ ATTRS = {
     "wo0": "initial output weights", "wo": "final output weights",
     "b": "final recurrent bias", "x0": "final initial state",
     "weights": "recurrent connectivity at the recorded epochs",
+    "eig_w_rec": "leading eigenvalues of W at the recorded epochs, sorted by real part (then imaginary), descending",
 }
 
 
@@ -98,9 +100,9 @@ def build_dataset(arrays: dict[str, np.ndarray], g: np.ndarray, seed: np.ndarray
     n_net = len(g)
     coords = {"net": np.arange(n_net), "g": ("net", np.asarray(g, float)),
               "seed": ("net", np.asarray(seed, np.int64)), "rec": np.asarray(rec_epochs)}
-    for dim in ("epoch", "sv", "unit", "unit_pre", "channel_in", "channel_out"):
+    for dim in ("epoch", "sv", "eig_top", "unit", "unit_pre", "channel_in", "channel_out"):
         if dim in ds.dims:
-            coords[dim] = np.arange(ds.sizes[dim]) + (1 if dim == "sv" else 0)
+            coords[dim] = np.arange(ds.sizes[dim]) + (1 if dim in ("sv", "eig_top") else 0)
     return ds.assign_coords({k: v for k, v in coords.items() if k in ("g", "seed") or k in ds.dims})
 
 

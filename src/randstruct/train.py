@@ -19,9 +19,11 @@ import torch
 from . import kernels
 from .model import PARAMS, Ensemble, to_kernel_layout
 from .seeding import member_rng
+from .spectra import SubspaceTracker, leading_eigenvalues
 from .tasks import Batch, Task
 
 OPTIMIZERS = ("adam", "sgd")
+SV_METHODS = ("auto", "full", "subspace")
 LR_RULES = {
     "over_n": "lr = lr0 / N (the paper's Adam convention; loss curves roughly N-independent)",
     "linear_gain": "lr = lr0 (1 - g^2)^2 (the paper's SGD convention for linear networks)",
@@ -43,6 +45,8 @@ class TrainConfig:
     trainable: tuple[str, ...] = ("wi", "wrec", "wo")
     rec_step: int = 1
     sv_top: int | None = None
+    sv_method: str = "auto"
+    eig_top: int | None = None
     record_weights: bool = False
 
     def __post_init__(self) -> None:
@@ -67,8 +71,20 @@ class TrainConfig:
             raise ValueError(f"rec_step must be an integer >= 1, got {self.rec_step}")
         if self.sv_top is not None and self.sv_top < 1:
             raise ValueError(f"sv_top must be >= 1 or None, got {self.sv_top}")
+        if self.sv_method not in SV_METHODS:
+            raise ValueError(f"unknown sv_method {self.sv_method!r}; allowed: {', '.join(SV_METHODS)}")
+        if self.sv_method == "subspace" and self.sv_top is None:
+            raise ValueError("sv_method 'subspace' needs sv_top (the number of singular values to track)")
+        if self.eig_top is not None and self.eig_top < 1:
+            raise ValueError(f"eig_top must be >= 1 or None, got {self.eig_top}")
         object.__setattr__(self, "trainable", tuple(self.trainable))
         object.__setattr__(self, "betas", tuple(self.betas))
+
+    def uses_subspace(self, n: int) -> bool:
+        """"auto" tracks the top singular values by subspace iteration when few of many are kept."""
+        if self.sv_method == "auto":
+            return self.sv_top is not None and 8 * self.sv_top <= n
+        return self.sv_method == "subspace"
 
     @property
     def rec_epochs(self) -> np.ndarray:
@@ -98,6 +114,7 @@ class TrainRecord:
     diverged_epoch: np.ndarray  # (E,): first epoch with non-finite loss or weights, -1 if none
     lr: np.ndarray  # (E,)
     weights: np.ndarray | None = None  # (E, n_rec, N, N) when recording weights
+    eig_w: np.ndarray | None = None  # (E, n_rec, eig_top): leading eigenvalues of W (by real part)
     wall_time: float = 0.0
     epochs_done: int = 0
 
@@ -114,6 +131,8 @@ class TrainRecord:
             diverged_epoch=np.full(n_net, -1, np.int64),
             lr=np.asarray(lr, dtype=np.float64),
             weights=np.full((n_net, n_rec, n, n), np.nan, dtype) if config.record_weights else None,
+            eig_w=None if config.eig_top is None else np.full(
+                (n_net, n_rec, min(n, config.eig_top)), np.nan, np.result_type(dtype, np.complex64)),
         )
 
 
@@ -155,6 +174,14 @@ class BatchStream:
             rng.bit_generator.state = s
 
 
+def _tracker(ensemble: Ensemble, k: int, oversample: int = 6) -> SubspaceTracker:
+    """Subspace tracker whose random start comes from each member's own stream."""
+    p = min(ensemble.n, k + oversample)
+    start = np.stack([member_rng(int(s), float(g), "spectra").standard_normal((ensemble.n, p))
+                      for g, s in zip(ensemble.g, ensemble.seed)])
+    return SubspaceTracker(k, torch.as_tensor(start, dtype=ensemble.dtype, device=ensemble.device))
+
+
 def _per_member(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Reshape an (E,) tensor to broadcast against a parameter with leading E."""
     return x.view((-1,) + (1,) * (like.ndim - 1))
@@ -180,6 +207,7 @@ class Trainer:
             p: (torch.zeros_like(getattr(ensemble, p)), torch.zeros_like(getattr(ensemble, p)))
             for p in config.trainable
         } if config.optimizer == "adam" else {}
+        self.sv_tracker = _tracker(ensemble, config.sv_top) if config.uses_subspace(ensemble.n) else None
         self.epoch = 0
 
     # ------------------------------------------------------------------ one epoch
@@ -212,11 +240,17 @@ class Trainer:
 
     def _record_dw(self, j: int) -> None:
         ens, rec = self.ensemble, self.record
-        dw = ens.dw
         alive = self.active.cpu().numpy()
-        if alive.any():
-            sv = torch.linalg.svdvals(dw[self.active]).cpu().numpy()
-            rec.sv_dw[alive, j] = sv[:, : rec.sv_dw.shape[-1]]
+        if not alive.any():
+            return
+        dw = ens.dw[self.active]
+        if self.sv_tracker is not None:
+            sv = self.sv_tracker(dw, self.active)
+        else:
+            sv = torch.linalg.svdvals(dw)[:, : rec.sv_dw.shape[-1]]
+        rec.sv_dw[alive, j] = sv.cpu().numpy()
+        if rec.eig_w is not None:
+            rec.eig_w[alive, j] = leading_eigenvalues(ens.wrec[self.active], rec.eig_w.shape[-1]).cpu().numpy()
         if rec.weights is not None:
             rec.weights[alive, j] = ens.wrec[self.active].cpu().numpy()
 
@@ -274,6 +308,7 @@ class Trainer:
             "moments": {k: (m.cpu(), v.cpu()) for k, (m, v) in self.moments.items()},
             "active": self.active.cpu(),
             "rngs": self.stream.state(),
+            "sv_subspace": None if self.sv_tracker is None else self.sv_tracker.q.cpu(),
             "record": {k: v for k, v in vars(self.record).items()},
         }
 
@@ -284,6 +319,8 @@ class Trainer:
         self.moments = {k: (m.to(dev), v.to(dev)) for k, (m, v) in state["moments"].items()}
         self.active = state["active"].to(dev)
         self.stream.set_state(state["rngs"])
+        if self.sv_tracker is not None:
+            self.sv_tracker.q = state["sv_subspace"].to(dev)
         self.record = TrainRecord(**state["record"])
         self.epoch = state["epoch"]
 
