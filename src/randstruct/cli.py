@@ -99,6 +99,25 @@ def _build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summary table of a run, per g (mean and sd over seeds)")
     i.add_argument("run", help="run directory")
+
+    x = sub.add_parser("experiment", help="train one of the paper's experiments (without NAME: list them)",
+                       description="Train every run of one of the paper's experiments into OUT/NAME/, "
+                                   "reusing completed runs and resuming interrupted ones.")
+    x.add_argument("name", nargs="?", help="experiment name; omit to list them")
+    x.add_argument("--scale", default="smoke", help="smoke (minutes on a laptop) or paper (exact protocol)")
+    x.add_argument("--out", default="results", help="output folder; default results")
+    x.add_argument("--device", default="cpu", help="cpu or cuda")
+    x.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    th = sub.add_parser("theory", help="linear theory tools")
+    th_sub = th.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
+    chk = th_sub.add_parser("check", help="Monte-Carlo check of the trace identities and first-order slopes",
+                            description="Draw W0 at finite N and compare the random-matrix quantities the "
+                                        "theory relies on with their N -> infinity limits.")
+    chk.add_argument("--N", type=int, default=1000, help="network size; default 1000")
+    chk.add_argument("--g", default="0,0.3,0.6,0.9", help="gains (< 1); default 0,0.3,0.6,0.9")
+    chk.add_argument("--seeds", type=int, default=8, help="draws per g; default 8")
+    chk.add_argument("--zhat", type=float, default=0.5, help="target; default 0.5")
     return p
 
 
@@ -153,7 +172,39 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "info": cmd_info}
+def cmd_experiment(a: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, experiment_specs, run_experiment
+
+    if a.name is None:
+        for e in EXPERIMENTS.values():
+            print(f"{e.name:10s} {', '.join(e.figures):20s} {e.description}")
+        return 0
+    experiment_specs(a.name, a.scale, a.device)  # validate name, scale and device before any work
+    runs = run_experiment(a.name, a.scale, a.out, a.device, progress=not a.no_progress)
+    for label, run in runs.items():
+        print(f"{a.name}/{label}: {run.path}")
+    return 0
+
+
+def cmd_theory(a: argparse.Namespace) -> int:
+    from .theory import monte_carlo_check
+
+    if a.N < 2:
+        raise UsageError(f"--N must be >= 2, got {a.N}")
+    if a.seeds < 2:
+        raise UsageError(f"--seeds must be >= 2 (standard errors need two draws), got {a.seeds}")
+    gs = parse_floats(a.g, "--g")
+    rows = monte_carlo_check(a.N, gs, a.seeds, a.zhat)
+    print(f"N = {a.N}, {a.seeds} draws per g; z = (mean - theory) / SE; |z| > 3 flags a finite-N deviation")
+    print(f"{'quantity':>22s} {'g':>5s} {'theory':>12s} {'mean':>12s} {'SE':>10s} {'z':>7s}")
+    for r in rows:
+        flag = "  <-" if abs(r["z"]) > 3 else ""
+        print(f"{r['quantity']:>22s} {r['g']:5.2f} {r['theory']:12.5g} {r['mean']:12.5g} {r['se']:10.3g} "
+              f"{r['z']:7.2f}{flag}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
 
 
 def main(argv: list[str] | None = None) -> int:

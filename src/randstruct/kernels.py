@@ -55,32 +55,30 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     tanh = nonlinearity == "tanh"
     m = _augmented_weights(wi, wrec, b, dt)
     x = x0[:, None, :].expand(n_net, batch, n).contiguous()
-    if keep_trace:
-        aug = inputs.new_empty((n_net, n_steps + 1, batch, n + n_in + 1))
-        aug[:, :n_steps, :, n:n + n_in] = inputs
-        aug[:, n_steps, :, n:n + n_in] = 0
-        aug[..., -1] = 1
-        for k in range(n_steps + 1):
-            if k:
-                x = torch.baddbmm(x, aug[:, k - 1], m, beta=1.0 - dt)
-            if tanh:
-                torch.tanh(x, out=aug[:, k, :, :n])
-            else:
-                aug[:, k, :, :n] = x
-        outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
-        return Trace(aug, outputs.view(n_net, n_steps, batch, -1))
-    outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
-    step = inputs.new_empty((n_net, batch, n + n_in + 1))
-    step[..., -1] = 1
-    for k in range(n_steps):
+    # The matmul operand lives in its own contiguous buffer: batched matmuls on strided slices of
+    # the big trace buffer fall back to slow paths (badly so for batch 1).
+    cur = inputs.new_empty((n_net, batch, n + n_in + 1))
+    cur[..., -1] = 1
+    aug = inputs.new_empty((n_net, n_steps + 1, batch, n + n_in + 1)) if keep_trace else None
+    outputs = None if keep_trace else inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
+    for k in range(n_steps + 1):
+        if k:
+            x = torch.bmm(cur, m).add_(x, alpha=1.0 - dt)
         if tanh:
-            torch.tanh(x, out=step[..., :n])
+            torch.tanh(x, out=cur[..., :n])
         else:
-            step[..., :n] = x
-        step[..., n:n + n_in] = inputs[:, k]
-        x = torch.baddbmm(x, step, m, beta=1.0 - dt)
-        torch.bmm(torch.tanh(x) if tanh else x, wo, out=outputs[:, k])
-    return outputs
+            cur[..., :n] = x
+        if k < n_steps:
+            cur[..., n:n + n_in] = inputs[:, k]
+        if keep_trace:
+            aug[:, k] = cur
+        elif k:
+            torch.bmm(cur[..., :n], wo, out=outputs[:, k - 1])
+    if not keep_trace:
+        return outputs
+    aug[:, n_steps, :, n:n + n_in] = 0
+    outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
+    return Trace(aug, outputs.view(n_net, n_steps, batch, -1))
 
 
 def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,34 +93,41 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     """Gradients of sum_e L_e for the parameters named in ``need`` (default: all five)."""
     need = {"wi", "wrec", "wo", "b", "x0"} if need is None else set(need)
     aug = trace.aug
-    n_net, n_steps, batch, _ = d_out.shape
+    n_net, n_steps, batch, n_out = d_out.shape
     n = wrec.shape[-1]
     tanh = nonlinearity == "tanh"
-    wdt = wrec * dt
-    wo_t = wo.transpose(1, 2)
+    # One matmul per step: [dL/dx[k+1], dL/dz[k-1]] @ [dt W; Wout^T] is the part of dL/dx[k] that
+    # flows back through phi(x[k]), before multiplying by phi'(x[k]).
+    m = torch.cat([wrec * dt, wo.transpose(1, 2)], dim=1)
+    dz = d_out.transpose(0, 1).contiguous()  # (K, E, B, n_out): contiguous per step
+    cur = d_out.new_empty((n_net, batch, n + n_out))
     deltas = d_out.new_empty((n_net, n_steps, batch, n))
 
-    def through_step(delta, k, seed_k):
-        """phi'(x[k]) * (delta @ dt W + readout seed): the part of dL/dx[k] coming via x[k+1]."""
-        back = torch.bmm(d_out[:, seed_k], wo_t) if seed_k is not None else None
-        back = torch.bmm(delta, wdt) if back is None else torch.baddbmm(back, delta, wdt)
+    def times_phi_prime(v, k):
         if tanh:
             r = aug[:, k, :, :n]
-            back.mul_(1.0 - r * r)
-        return back
+            v.addcmul_(v, r * r, value=-1.0)
+        return v
 
-    # delta for x[K] only has the readout term of output K-1.
-    last = torch.bmm(d_out[:, n_steps - 1], wo_t)
-    if tanh:
-        r = aug[:, n_steps, :, :n]
-        last.mul_(1.0 - r * r)
-    deltas[:, n_steps - 1] = last
-    for k in range(n_steps - 1, 0, -1):
+    # dL/dx[K] only has the readout term of output K-1.
+    delta = times_phi_prime(torch.bmm(dz[n_steps - 1], wo.transpose(1, 2)), n_steps)
+    deltas[:, n_steps - 1] = delta
+    for k in range(n_steps - 1, -1, -1):
         # dL/dx[k] = (1-dt) dL/dx[k+1] + phi'(x[k]) (dt W^T dL/dx[k+1] + Wout dL/dz[k-1])
-        back = through_step(deltas[:, k], k, k - 1)
-        torch.add(back, deltas[:, k], alpha=1.0 - dt, out=deltas[:, k - 1])
+        cur[..., :n] = delta
+        if k:
+            cur[..., n:] = dz[k - 1]
+        else:
+            cur[..., n:] = 0  # x[0] feeds no output
+        if k == 0 and "x0" not in need:
+            break
+        delta = times_phi_prime(torch.bmm(cur, m), k).add_(delta, alpha=1.0 - dt)
+        if k:
+            deltas[:, k - 1] = delta
 
     grads = {}
+    if "x0" in need:
+        grads["x0"] = delta.sum(dim=1)
     flat_d = deltas.view(n_net, n_steps * batch, n)
     if need & {"wrec", "wi", "b"}:
         full = torch.bmm(flat_d.transpose(1, 2), aug[:, :n_steps].reshape(n_net, n_steps * batch, -1)).mul_(dt)
@@ -135,7 +140,4 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     if "wo" in need:
         flat_dz = d_out.reshape(n_net, n_steps * batch, -1)
         grads["wo"] = torch.bmm(_rates_view(aug, n, 1, n_steps + 1).transpose(1, 2), flat_dz)
-    if "x0" in need:
-        back = through_step(deltas[:, 0], 0, None)
-        grads["x0"] = back.add_(deltas[:, 0], alpha=1.0 - dt).sum(dim=1)
     return grads
