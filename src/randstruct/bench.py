@@ -1,17 +1,20 @@
 """Training-throughput benchmark: the ensemble trainer against a serial reference, same run.
 
-Machines are noisy, so every number is reported beside a reference measured in the same process:
-(a) the serial reference, one network at a time with autograd and torch.optim (``reference.py``),
-(b) the ensemble trainer, and (c) the raw batched-matmul rate at the recurrent product's shape,
-which is the hardware ceiling the trainer's recurrent GFLOP/s is compared with.
+Machines are noisy, so every number is reported beside references measured in the same
+invocation: (a) the serial reference, one network at a time with autograd and torch.optim
+(``reference.py``), (b) the ensemble trainer, and (c) the raw batched-matmul rate at the recurrent
+product's shape, the ceiling that the trainer's recurrent GFLOP/s is compared with. Each
+configuration runs in a fresh subprocess so that its peak memory is its own.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,21 +23,11 @@ from . import reference
 from .model import Ensemble
 from .seeding import member_rng
 from .tasks import get_task
-from .train import TrainConfig, Trainer
+from .train import BatchStream, TrainConfig, Trainer
 
-
-@dataclass
-class Measurement:
-    label: str
-    n: int
-    n_net: int
-    net_epochs_per_s: list[float]  # one value per repeat
-    gflops: float  # recurrent-product GFLOP/s at the median
-    peak_rss_mb: float
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.net_epochs_per_s)
+TASK = "flipflop"
+BATCH = 32
+DEFAULT_SIZES = ((256, (1, 8, 40, 145)), (1024, (8,)))
 
 
 def recurrent_flops(n: int, batch: int, steps: int) -> float:
@@ -42,20 +35,22 @@ def recurrent_flops(n: int, batch: int, steps: int) -> float:
     return 3 * 2.0 * steps * batch * n * n
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 
 
-def matmul_rate(n: int, n_net: int, batch: int, device="cpu", seconds: float = 1.0) -> float:
+def _peak_memory_mb(device) -> float:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_rate(n: int, n_net: int, batch: int = BATCH, device="cpu", seconds: float = 1.0) -> float:
     """GFLOP/s of torch.bmm at the forward step's shape (E, B, N) x (E, N, N)."""
-    gen = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn(n_net, batch, n, generator=gen, device=device)
-    w = torch.randn(n_net, n, n, generator=gen, device=device)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n_net, batch, n, generator=gen).to(device)
+    w = torch.randn(n_net, n, n, generator=gen).to(device)
     out = torch.empty(n_net, batch, n, device=device)
     torch.bmm(a, w, out=out)
     reps, start = 0, time.perf_counter()
@@ -68,79 +63,98 @@ def matmul_rate(n: int, n_net: int, batch: int, device="cpu", seconds: float = 1
     return reps * 2.0 * n_net * batch * n * n / (time.perf_counter() - start) / 1e9
 
 
-def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, task_name="flipflop",
-                     batch: int = 32, device="cpu") -> Measurement:
-    task = get_task(task_name)
-    config = TrainConfig(epochs=epochs * (repeats + 1), batch_size=batch, rec_step=10**9)
-    gs = np.linspace(0, 1.8, n_net)
-    trainer = Trainer(Ensemble.init(n, gs, 1, task.n_in, task.n_out, device=device), task, config)
-    trainer.run(until=epochs)  # warm-up
-    rates = []
-    for r in range(repeats):
+def _timed(fn, repeats: int, device) -> list[float]:
+    times = []
+    for _ in range(repeats):
         _sync(device)
         start = time.perf_counter()
-        trainer.run(until=epochs * (r + 2))
+        fn()
         _sync(device)
-        rates.append(n_net * epochs / (time.perf_counter() - start))
-    flops = recurrent_flops(n, batch, task.n_steps)
-    return Measurement(f"ensemble E={n_net}", n, n_net, rates, statistics.median(rates) * flops / 1e9,
-                       _peak_rss_mb())
+        times.append(time.perf_counter() - start)
+    return times
 
 
-def measure_serial(n: int, epochs: int, repeats: int, task_name="flipflop", batch: int = 32,
-                   device="cpu") -> Measurement:
+def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu") -> dict:
+    """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch."""
+    task = get_task(TASK)
+    config = TrainConfig(epochs=epochs * (repeats + 1), batch_size=BATCH, rec_step=10**9)
+    ens = Ensemble.init(n, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out, device=device)
+    trainer = Trainer(ens, task, config)
+    trainer.run(until=epochs)  # warm-up
+    done = [epochs]
+
+    def chunk():
+        done[0] += epochs
+        trainer.run(until=done[0])
+
+    times = _timed(chunk, repeats, device)
+    stream = BatchStream(task, ens, BATCH)
+    gen_time = statistics.median(_timed(stream.next, 5, device))
+    return {"rates": [n_net * epochs / t for t in times], "task_share": gen_time / (statistics.median(times) / epochs),
+            "peak_mb": _peak_memory_mb(device)}
+
+
+def measure_serial(n: int, epochs: int, repeats: int, device="cpu") -> dict:
     """One network trained the plain way (autograd, Python loop over time, torch.optim.Adam)."""
-    task = get_task(task_name)
+    task = get_task(TASK)
     ens = Ensemble.init(n, [0.9], [0], task.n_in, task.n_out, device=device)
     params = {k: v[0].clone() for k, v in ens.params().items()}
     rng = member_rng(0, 0.9, "train")
 
     def batches(count):
         for _ in range(count):
-            b = task.sample(batch, rng)
+            b = task.sample(BATCH, rng)
             yield tuple(torch.as_tensor(a, device=device) for a in (b.inputs, b.targets, b.mask))
 
-    lr = 0.05 / n
-    reference.train(params, ("wi", "wrec", "wo"), batches(2), task.dt, "tanh", lr)
-    rates = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        reference.train(params, ("wi", "wrec", "wo"), batches(epochs), task.dt, "tanh", lr)
-        _sync(device)
-        rates.append(epochs / (time.perf_counter() - start))
-    flops = recurrent_flops(n, batch, task.n_steps)
-    return Measurement("serial reference", n, 1, rates, statistics.median(rates) * flops / 1e9, _peak_rss_mb())
+    def chunk():
+        reference.train(params, ("wi", "wrec", "wo"), batches(epochs), task.dt, "tanh", 0.05 / n)
+
+    reference.train(params, ("wi", "wrec", "wo"), batches(2), task.dt, "tanh", 0.05 / n)
+    times = _timed(chunk, repeats, device)
+    return {"rates": [epochs / t for t in times], "task_share": float("nan"), "peak_mb": _peak_memory_mb(device)}
 
 
-def run_suite(sizes=((256, (1, 8, 40, 145)), (1024, (8,))), epochs: int = 5, repeats: int = 3,
-              device="cpu", log=print) -> list[dict]:
-    """Measure everything; returns one row per configuration (also logged as it goes)."""
+def _in_subprocess(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: str) -> dict:
+    """Run one measurement in a fresh interpreter (own peak memory, no warm caches)."""
+    code = (f"import json; from randstruct import bench; "
+            f"r = bench.measure_{kind}({n}, {'' if kind == 'serial' else f'{n_net}, '}{epochs}, {repeats}, {device!r}); "
+            f"print(json.dumps(r))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cpu", log=print) -> list[dict]:
+    """Every configuration of the suite; returns one row per configuration (also logged as it goes)."""
     rows = []
+    task = get_task(TASK)
     for n, ensembles in sizes:
-        serial = measure_serial(n, max(2, epochs // 2), repeats, device=device)
-        peak = matmul_rate(n, max(ensembles), 32, device)
-        log(f"N={n}: serial reference {serial.median:.1f} net-epochs/s; bmm peak {peak:.1f} GFLOP/s")
-        rows.append(row(serial, serial, peak))
-        for e in ensembles:
-            m = measure_ensemble(n, e, epochs, repeats, device=device)
-            rows.append(row(m, serial, peak))
-            log(f"N={n} E={e}: {m.median:.1f} net-epochs/s ({m.median / serial.median:.1f}x serial), "
-                f"{m.gflops:.1f} GFLOP/s = {m.gflops / peak:.0%} of bmm, peak RSS {m.peak_rss_mb:.0f} MB")
+        peak = matmul_rate(n, max(ensembles), BATCH, device)
+        serial = _in_subprocess("serial", n, 1, max(2, epochs // 2), repeats, device)
+        configs = [("serial reference", 1, serial)] + [
+            (f"ensemble E={e}", e, _in_subprocess("ensemble", n, e, epochs, repeats, device)) for e in ensembles]
+        base = statistics.median(serial["rates"])
+        for label, e, m in configs:
+            med = statistics.median(m["rates"])
+            gflops = med * recurrent_flops(n, BATCH, task.n_steps) / 1e9
+            row = {"config": label, "N": n, "E": e, "min": min(m["rates"]), "median": med, "max": max(m["rates"]),
+                   "vs_serial": med / base, "gflops": gflops, "bmm_gflops": peak, "fraction_of_bmm": gflops / peak,
+                   "task_share": m["task_share"], "peak_mb": m["peak_mb"]}
+            rows.append(row)
+            log(format_row(row))
     return rows
 
 
-def row(m: Measurement, serial: Measurement, peak: float) -> dict:
-    return {"config": m.label, "N": m.n, "E": m.n_net, "min": min(m.net_epochs_per_s),
-            "median": m.median, "max": max(m.net_epochs_per_s), "vs_serial": m.median / serial.median,
-            "gflops": m.gflops, "bmm_gflops": peak, "fraction_of_bmm": m.gflops / peak,
-            "peak_rss_mb": m.peak_rss_mb}
+HEADER = ("config", "N", "E", "net-epochs/s min / median / max", "x serial", "recurrent GFLOP/s",
+          "% of bmm peak", "task gen % of epoch", "peak memory MB")
 
 
-def format_rows(rows: list[dict]) -> str:
-    head = ("config", "N", "E", "net-epochs/s min/med/max", "x serial", "GFLOP/s", "% of bmm", "peak RSS MB")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        lines.append(f"| {r['config']} | {r['N']} | {r['E']} | {r['min']:.1f} / {r['median']:.1f} / {r['max']:.1f} "
-                     f"| {r['vs_serial']:.1f} | {r['gflops']:.1f} | {r['fraction_of_bmm']:.0%} | {r['peak_rss_mb']:.0f} |")
-    return "\n".join(lines)
+def format_row(r: dict) -> str:
+    share = "" if np.isnan(r["task_share"]) else f"{100 * r['task_share']:.1f}"
+    return (f"| {r['config']} | {r['N']} | {r['E']} | {r['min']:.1f} / {r['median']:.1f} / {r['max']:.1f} "
+            f"| {r['vs_serial']:.1f} | {r['gflops']:.1f} | {100 * r['fraction_of_bmm']:.0f} | {share} "
+            f"| {r['peak_mb']:.0f} |")
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    return "\n".join(lines + [format_row(r) for r in rows])

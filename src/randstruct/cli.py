@@ -109,6 +109,17 @@ def _build_parser() -> argparse.ArgumentParser:
     x.add_argument("--device", default="cpu", help="cpu or cuda")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    bn = sub.add_parser("bench", help="training throughput: ensemble vs serial reference vs matmul peak",
+                        description="Measure, in one invocation, network-epochs/s of the serial reference "
+                                    "(one network at a time, autograd) and of the ensemble trainer on flip-flop "
+                                    "(batch 32, 100 steps), the recurrent GFLOP/s against the batched-matmul rate "
+                                    "at the same shape, the share of task generation, and peak memory.")
+    bn.add_argument("--quick", action="store_true", help="N = 256 with E in {1, 8, 40} only")
+    bn.add_argument("--epochs", type=int, default=4, help="epochs per timed repeat; default 4")
+    bn.add_argument("--repeats", type=int, default=3, help="timed repeats (min/median/max); default 3")
+    bn.add_argument("--device", default="cpu", help="cpu or cuda")
+    bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
+
     th = sub.add_parser("theory", help="linear theory tools")
     th_sub = th.add_subparsers(dest="theory_command", required=True, parser_class=_Parser)
     chk = th_sub.add_parser("check", help="Monte-Carlo check of the trace identities and first-order slopes",
@@ -204,7 +215,30 @@ def cmd_theory(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
+def cmd_bench(a: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from . import bench
+
+    if a.epochs < 1 or a.repeats < 1:
+        raise UsageError(f"--epochs and --repeats must be >= 1, got {a.epochs} and {a.repeats}")
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {a.device} requested but CUDA is not available; allowed here: cpu")
+    sizes = ((256, (1, 8, 40)),) if a.quick else bench.DEFAULT_SIZES
+    machine = torch.cuda.get_device_name() if a.device.startswith("cuda") else (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    print(f"flip-flop, batch {bench.BATCH}; {machine}; torch {torch.__version__}")
+    print("\n".join(bench.format_table([]).splitlines()[:2]))
+    rows = bench.run_suite(sizes, a.epochs, a.repeats, a.device)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"machine": machine, "torch": torch.__version__, "rows": rows}, f, indent=2)
+    return 0
+
+
+COMMANDS = {"bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
 
 
 def main(argv: list[str] | None = None) -> int:
