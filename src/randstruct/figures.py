@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 from . import theory  # noqa: E402
 from .experiments import LINEAR_ETA0  # noqa: E402
 from .runs import Run  # noqa: E402
+from .stats import linear_statistics  # noqa: E402
+from .stats import zhat as target_of  # noqa: E402
 
 THEORY_STYLE = dict(color="0.3", ls="--", lw=1.2)
 G_COLORS = {0.0: "#1f77b4", 0.6: "#d62728"}
@@ -54,12 +56,8 @@ def _select(run: Run, g: float):
     return np.isclose(run.data.g.values, g)
 
 
-def _zhat(run: Run) -> float:
-    return float(run.spec.task_params["target"])
-
-
 def _linear_runs(runs: dict[str, Run]) -> dict[float, Run]:
-    return {_zhat(r): r for r in runs.values()}
+    return {target_of(r): r for r in runs.values()}
 
 
 def _x_axis(run: Run) -> np.ndarray:
@@ -98,7 +96,7 @@ def _fig3_sketch(ax_in, ax_out, runs: dict[float, Run]):
 
 
 def _loss_panel(ax, run: Run, theory_on: bool = True):
-    zhat = _zhat(run)
+    zhat = target_of(run)
     x = _x_axis(run)
     l0 = zhat**2 / 2
     for g, color in G_COLORS.items():
@@ -115,7 +113,7 @@ def _loss_panel(ax, run: Run, theory_on: bool = True):
 
 
 def _sv_panel(ax, run: Run):
-    zhat = _zhat(run)
+    zhat = target_of(run)
     x = _x_axis(run)[run.data.rec.values]
     for g, color in G_COLORS.items():
         sel = _select(run, g)
@@ -155,26 +153,6 @@ for g = 0 and 0.6 (mean ± sd over seeds); dashed: third-order theory (eq. 48) w
 
 
 # ----------------------------------------------------------------------------------- Fig 4
-def linear_statistics(run: Run, threshold: float = 0.05) -> dict[str, np.ndarray]:
-    """Per network: convergence time tau_c, ||dW|| at the last record, mean gradient norm, shuffle loss.
-
-    tau_c = eta * (first epoch with loss < threshold * zhat^2 / 2) (SPEC 5.4); the average gradient
-    norm is the mean per-epoch gradient norm before convergence; the shuffle loss is the mean over
-    shuffles divided by zhat^2 / 2 (NaN if the run was not analysed).
-    """
-    ds, zhat = run.data, _zhat(run)
-    l0 = zhat**2 / 2
-    below = ds.loss.values < threshold * l0
-    k_c = np.where(below.any(axis=1), below.argmax(axis=1), -1).astype(float)
-    k_c[k_c < 0] = np.nan
-    epochs = np.arange(ds.sizes["epoch"])
-    before = epochs[None, :] < np.nan_to_num(k_c, nan=ds.sizes["epoch"])[:, None]
-    grad = np.where(before, ds.grad_norm.values, np.nan)
-    shuffle = ds.shuffle_loss.mean("shuffle").values / l0 if "shuffle_loss" in ds else np.full(ds.sizes["net"], np.nan)
-    return {"g": ds.g.values, "tau_c": ds.lr.values * k_c, "norm_dw": np.sqrt((ds.sv_dw.isel(rec=-1) ** 2).sum("sv")).values,
-            "grad": np.nanmean(grad, axis=1), "shuffle": shuffle}
-
-
 def _by_g(g: np.ndarray, values: np.ndarray):
     levels = np.unique(g)
     return levels, [values[np.isclose(g, lv)] for lv in levels]
