@@ -54,7 +54,7 @@ class RunSpec:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} requested but CUDA is not available; allowed here: cpu")
-        self.make_task()
+        object.__setattr__(self, "task_params", self.make_task().params())
 
     def make_task(self) -> Task:
         return get_task(self.task, **self.task_params)
@@ -67,7 +67,6 @@ class RunSpec:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["train"] = self.train.to_dict()
-        d["task_params"] = self.make_task().params()
         return d
 
     @classmethod
