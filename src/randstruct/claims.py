@@ -76,11 +76,18 @@ def linear_claims(runs: dict[str, Run]) -> list[Claim]:
     out.append(Claim("E3.grad", "fig4c", "mean gradient norm grows like 1/(1 - g²) (ẑ = 0.5, g ≤ 0.8)",
                      f"max relative deviation {_fmt(float(rel.max()))}", "< 0.3", bool(rel.max() < 0.3)))
     if np.isfinite(st["shuffle"]).any():
+        # SPEC T: the first-order result g^4 (2 - g^2)^2 is what the loss rises along; converged
+        # networks lie above it (higher orders), and it reaches L0 as g -> 1.
         _, shuf = _group_means(st["g"], st["shuffle"])
         pred = theory.shuffle_loss_ratio(np.minimum(g_lv, 0.99))
-        dev = np.abs(shuf - pred)[keep]
-        out.append(Claim("E3.shuffle", "fig4d", "loss after shuffling W0 ≈ g⁴(2 - g²)² L0 (ẑ = 0.5, g ≤ 0.8)",
-                         f"max |deviation| {_fmt(float(dev.max()))} (L0 units)", "< 0.2", bool(dev.max() < 0.2)))
+        below = float(np.max(pred - shuf))
+        top = float(shuf[np.argmax(g_lv)])
+        ok = shuf[0] < 0.05 and top > 0.7 and below < 0.1
+        out.append(Claim("E3.shuffle", "fig4d", "loss after shuffling W0 rises from 0 (g = 0) to ≈ L0 (g = 0.9), "
+                         "at or above the first-order g⁴(2 - g²)² L0 (ẑ = 0.5)",
+                         f"{_fmt(float(shuf[0]))} at g = 0, {_fmt(top)} at g = {g_lv.max():g}; "
+                         f"largest shortfall below theory {_fmt(below)} (L0 units)",
+                         "< 0.05 at g = 0, > 0.7 at the largest g, shortfall < 0.1", bool(ok)))
     x_c = run.spec.train.lr0 * st["tau_c"] / run.data.lr.values
     _, xc = _group_means(st["g"], x_c)
     i6 = int(np.argmin(np.abs(g_lv - 0.6)))
@@ -154,7 +161,7 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
         out.append(Claim(f"E1.{task}.rank", "fig2d", f"{task}: functional rank of every converged network ≤ 10",
                          f"max {int(ranks.max()) if ranks.size else 'n/a'} over {ranks.size} networks",
                          "≤ 10 (and ≥ 1 network converged)", bool(ranks.size and ranks.max() <= 10)))
-        stats = per_g(run, ("conv_epoch", "norm_dw_last_rec", "rel_shuffle_loss"), min_samples)
+        stats = per_g(ds, ("conv_epoch", "norm_dw_last_rec", "rel_shuffle_loss"), min_samples)
         g = stats.g.values
         conv = stats.conv_epoch_mean.values
         mid = int(np.argmin(np.abs(g - 0.9)))
@@ -187,7 +194,7 @@ def size_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
                        key=lambda t: t[0])
         conv, norm, wnorm = [], [], []
         for n, run in these:
-            stats = per_g(run, ("conv_epoch", "norm_dw"), min_samples)
+            stats = per_g(run.data, ("conv_epoch", "norm_dw"), min_samples)
             mid = int(np.argmin(np.abs(stats.g.values - 0.9)))
             conv.append(float(stats.conv_epoch_mean.values[mid]))
             norm.append(float(stats.norm_dw_mean.values[mid]))

@@ -109,6 +109,16 @@ def _build_parser() -> argparse.ArgumentParser:
     x.add_argument("--device", default="cpu", help="cpu or cuda")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
 
+    rp = sub.add_parser("reproduce", help="train, analyse and draw the paper's figures, with a claims report",
+                        description="Run (or reuse, or resume) every experiment the figures need, draw them as "
+                                    "PNG and PDF under OUT/figures and check the paper's claims in OUT/claims.md "
+                                    "and OUT/claims.json. Exit code 1 if a claim fails.")
+    rp.add_argument("figures", nargs="*", default=["all"], help="fig1 ... figS5, or all (default)")
+    rp.add_argument("--scale", default="smoke", help="smoke (minutes on a laptop) or paper (exact protocol)")
+    rp.add_argument("--out", default="results", help="output folder; default results")
+    rp.add_argument("--device", default="cpu", help="cpu or cuda")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     bn = sub.add_parser("bench", help="training throughput: ensemble vs serial reference vs matmul peak",
                         description="Measure, in one invocation, network-epochs/s of the serial reference "
                                     "(one network at a time, autograd) and of the ensemble trainer on flip-flop "
@@ -215,6 +225,16 @@ def cmd_theory(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress)
+    failed = [c for c in result["claims"] if not c.passed]
+    for c in failed:
+        print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     import platform
 
@@ -238,7 +258,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
+COMMANDS = {"reproduce": cmd_reproduce, "bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,13 +39,12 @@ def qualifying(ds: xr.Dataset) -> np.ndarray:
     return (ds.conv_epoch.values > 0) & (ds.functional_rank.values > 0) & (ds.diverged_epoch.values < 0)
 
 
-def per_g(run: Run, names: tuple[str, ...], min_samples: int) -> xr.Dataset:
+def per_g(ds: xr.Dataset, names: tuple[str, ...], min_samples: int) -> xr.Dataset:
     """Mean and population sd over qualifying networks of each analysis variable, per g.
 
     A g value gets NaN unless at least ``min_samples`` networks qualify (the paper's
     ``min_num_samples_for_avg``: 5 for Fig 2, 3 for Fig S1).
     """
-    ds = run.data
     ok = qualifying(ds)
     out = {}
     levels = np.unique(ds.g.values)
