@@ -16,6 +16,7 @@ from . import __version__
 from .model import PARAMS
 from .store import RunError
 from .tasks import TASKS
+from .sentiment import cli as sentiment_cli
 from .train import LR_RULES, OPTIMIZERS, TrainConfig
 
 
@@ -139,6 +140,7 @@ def _build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--g", default="0,0.3,0.6,0.9", help="gains (< 1); default 0,0.3,0.6,0.9")
     chk.add_argument("--seeds", type=int, default=8, help="draws per g; default 8")
     chk.add_argument("--zhat", type=float, default=0.5, help="target; default 0.5")
+    sentiment_cli.add_parser(sub)
     return p
 
 
@@ -258,7 +260,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"reproduce": cmd_reproduce, "bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory}
+COMMANDS = {"reproduce": cmd_reproduce, "bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory,
+            "sentiment": sentiment_cli.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,7 +129,9 @@ def add_results(run_dir: str | Path, ds: xr.Dataset) -> None:
         raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        ds.to_zarr(path, mode="a", consolidated=True)
+        # appending rewrites the group's attributes: keep the run's own
+        existing = xr.open_zarr(path, consolidated=True).attrs
+        ds.assign_attrs({**existing, **ds.attrs}).to_zarr(path, mode="a", consolidated=True)
 
 
 def open_results(run_dir: str | Path) -> xr.Dataset:
