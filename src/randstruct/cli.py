@@ -119,6 +119,8 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="results", help="output folder; default results")
     rp.add_argument("--device", default="cpu", help="cpu or cuda")
     rp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rp.add_argument("--sst", default=None, help="SST PTB-tree folder (train.txt, dev.txt, test.txt) for Figs 5/S6")
+    rp.add_argument("--glove", default=None, help="GloVe text file (glove.6B.100d.txt) for Figs 5/S6")
 
     bn = sub.add_parser("bench", help="training throughput: ensemble vs serial reference vs matmul peak",
                         description="Measure, in one invocation, network-epochs/s of the serial reference "
@@ -230,7 +232,7 @@ def cmd_theory(a: argparse.Namespace) -> int:
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
-    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress)
+    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst, glove=a.glove)
     failed = [c for c in result["claims"] if not c.passed]
     for c in failed:
         print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)

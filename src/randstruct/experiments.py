@@ -33,7 +33,7 @@ NONLINEAR = {  # task: (g_max, epochs, rec_step) of SPEC 3.1
     "mante": (2.7, 2000, 10),
     "romo": (3.0, 6000, 30),
 }
-SMOKE_NONLINEAR = {"flipflop": 300, "mante": 400, "romo": 1200}
+SMOKE_NONLINEAR = {"flipflop": 300, "mante": 800, "romo": 1200}
 
 
 def _nonlinear_spec(task: str, n: int, g: tuple[float, ...], seeds: int, epochs: int, rec_step: int,

@@ -8,11 +8,17 @@ need under ``OUT/runs``, analyses them, draws ``OUT/figures/<fig>.{png,pdf,txt}`
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import analysis, claims, figures
+import xarray as xr
+
+from . import analysis, claims, figures, store
 from .experiments import experiment_specs, run_experiment
+from .sentiment.demo import run_demo
+from .sentiment.train import SentimentConfig, train
+from .sentiment.truncation import analyze as analyze_sentiment
 
 FIGURES = {  # figure -> (experiment, drawing function)
     "fig1": ("nonlinear", figures.fig1),
@@ -24,6 +30,8 @@ FIGURES = {  # figure -> (experiment, drawing function)
     "figS3": ("linear", figures.figS3),
     "figS4": ("diverge", figures.figS4),
     "figS5": ("cosine", figures.figS5),
+    "fig5": ("sentiment", figures.fig5),
+    "figS6": ("sentiment", figures.figS6),
 }
 ANALYSED = {"nonlinear": {}, "size": {}, "linear": {"ranks": 5, "shuffles": 10, "eval_trials": 1}}
 PAPER_SAMPLES = {"fig2": 5, "figS1": 3}  # min_num_samples_for_avg of the published figures
@@ -39,7 +47,35 @@ def resolve(names: list[str]) -> list[str]:
     return [f for f in FIGURES if f in names]
 
 
+@dataclass
+class SentimentRun:
+    data: xr.Dataset
+    source: str
+
+
+def sentiment_run(scale: str, out: Path, device: str, sst: str | None, glove: str | None,
+                  progress: bool) -> SentimentRun:
+    """Smoke: the bundled synthetic demo. Paper: SPEC 8 on the real SST trees and GloVe vectors."""
+    root = out / "sentiment"
+    if scale == "smoke" and sst is None:
+        if not (root / "demo.json").is_file():
+            run_demo(root, device=device, overwrite=root.exists(), progress=progress)
+        return SentimentRun(store.open_results(root / "run"), "synthetic demo corpus")
+    if sst is None or glove is None:
+        raise ValueError("fig5/figS6 at the paper scale need the real data: pass --sst DIR (trainDevTestTrees_PTB "
+                         "from the Stanford Sentiment Treebank) and --glove FILE (glove.6B.100d.txt)")
+    run_dir = root / "sst"
+    if not store.is_complete(run_dir) or "trunc_dw_acc" not in store.open_results(run_dir):
+        if not store.is_complete(run_dir):
+            resume = (run_dir / store.CONFIG).is_file()
+            train(sst, glove, run_dir, SentimentConfig(device=device), resume=resume, progress=progress)
+        analyze_sentiment(run_dir, device=device, progress=progress)
+    return SentimentRun(store.open_results(run_dir), "Stanford Sentiment Treebank, GloVe 6B-100d")
+
+
 def _claims_for(experiment: str, runs: dict) -> list[claims.Claim]:
+    if experiment == "sentiment":
+        return claims.sentiment_claims(runs["sentiment"].data)
     seeds = min(len(r.spec.seeds) for r in runs.values())
     if experiment == "nonlinear":
         return claims.nonlinear_claims(runs, min(PAPER_SAMPLES["fig2"], seeds))
@@ -50,17 +86,23 @@ def _claims_for(experiment: str, runs: dict) -> list[claims.Claim]:
 
 
 def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
-              log: Callable[[str], None] = print) -> dict:
+              log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None) -> dict:
     """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}."""
     wanted = resolve(names)
     experiments = list(dict.fromkeys(FIGURES[f][0] for f in wanted))
-    for name in experiments:  # validate scale and device before any work
-        experiment_specs(name, scale, device)
+    for name in experiments:  # validate scale, device and data before any work
+        if name != "sentiment":
+            experiment_specs(name, scale, device)
+        elif scale == "paper" and (sst is None or glove is None):
+            sentiment_run(scale, Path(out), device, sst, glove, progress)
     out = Path(out)
     timings, paths, all_claims = {}, {}, []
     for name in experiments:
         start = time.perf_counter()
-        runs = run_experiment(name, scale, out / "runs", device, progress=progress, log=log)
+        if name == "sentiment":
+            runs = {"sentiment": sentiment_run(scale, out / "runs", device, sst, glove, progress)}
+        else:
+            runs = run_experiment(name, scale, out / "runs", device, progress=progress, log=log)
         if name in ANALYSED:
             for label, run in runs.items():
                 log(f"{name}/{label}: analysing")
