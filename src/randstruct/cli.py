@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -100,6 +101,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summary table of a run, per g (mean and sd over seeds)")
     i.add_argument("run", help="run directory")
+
+    an = sub.add_parser("analyze", help="rank truncation, W0 shuffles, spectra, functional rank, convergence",
+                        description="Add the connectivity analysis to a run's store (idempotent; --force recomputes).")
+    an.add_argument("run", help="run directory")
+    an.add_argument("--ranks", type=int, default=25, help="truncation ranks 0..R; default 25")
+    an.add_argument("--shuffles", type=int, default=10, help="shuffles of W0 per variant; default 10")
+    an.add_argument("--eval-trials", type=int, default=512, help="trials per evaluation set; default 512")
+    an.add_argument("--eval-policy", default="fixed",
+                    help="fixed: one seeded evaluation set per network for every rank (smooth curves); "
+                         "fresh: a new set per rank and shuffle, as the paper did")
+    an.add_argument("--threshold", type=float, default=0.05, help="functional rank / convergence threshold")
+    an.add_argument("--force", action="store_true", help="recompute even if the analysis is stored")
+    an.add_argument("--device", default=None, help="cpu or cuda; default: the run's device")
+    an.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     x = sub.add_parser("experiment", help="train one of the paper's experiments (without NAME: list them)",
                        description="Train every run of one of the paper's experiments into OUT/NAME/, "
@@ -197,6 +212,21 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from .analysis import analyze_run
+    from .runs import load
+    from .summary import format_table, summarize
+
+    run = load(a.run)
+    start = time.perf_counter()
+    analyze_run(run, ranks=a.ranks, shuffles=a.shuffles, eval_trials=a.eval_trials, eval_policy=a.eval_policy,
+                threshold=a.threshold, force=a.force, progress=not a.no_progress, device=a.device)
+    run = load(a.run)
+    print(format_table(run, summarize(run)))
+    print(f"analysis stored in {run.path / 'results.zarr'} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def cmd_experiment(a: argparse.Namespace) -> int:
     from .experiments import EXPERIMENTS, experiment_specs, run_experiment
 
@@ -262,7 +292,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"reproduce": cmd_reproduce, "bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory,
+COMMANDS = {"analyze": cmd_analyze, "reproduce": cmd_reproduce, "bench": cmd_bench, "train": cmd_train, "info": cmd_info, "experiment": cmd_experiment, "theory": cmd_theory,
             "sentiment": sentiment_cli.run}
 
 

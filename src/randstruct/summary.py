@@ -9,17 +9,28 @@ import xarray as xr
 N_TOP = 3
 
 
+ANALYSIS_COLUMNS = {"conv_epoch": "conv. epoch", "functional_rank": "func. rank", "rel_shuffle_loss": "shuffle/L0"}
+
+
 def per_network(ds: xr.Dataset) -> xr.Dataset:
-    """Scalar descriptors of every network: final loss, ||dW||_F, top singular values of dW."""
+    """Scalar descriptors of every network: final loss, ||dW||_F, top singular values of dW, and
+    (once ``randstruct analyze`` ran) convergence epoch, functional rank and shuffle loss / L0.
+    A convergence epoch or functional rank of -1 (never reached) counts as missing."""
     dw = torch.as_tensor(ds.w.values - ds.w0.values)
     sv = torch.linalg.svdvals(dw).numpy()
     top = min(N_TOP, sv.shape[-1])
+    extra = {}
+    for name in ANALYSIS_COLUMNS:
+        if name in ds:
+            values = ds[name].values.astype(float)
+            extra[name] = ("net", np.where(values < 0, np.nan, values))
     return xr.Dataset(
         {
             "final_loss": ("net", ds.loss.isel(epoch=-1).values),
             "norm_dw": ("net", np.sqrt((sv**2).sum(axis=-1))),
             "sv_top": (("net", "sv"), sv[:, :top]),
             "diverged": ("net", ds.diverged_epoch.values >= 0),
+            **extra,
         },
         coords={"net": ds.net.values, "g": ("net", ds.g.values), "sv": np.arange(1, top + 1)},
     )
@@ -30,8 +41,9 @@ def summarize(run) -> xr.Dataset:
     nets = per_network(run.data)
     ok = nets.where(~nets.diverged)
     grouped = ok.drop_vars("diverged").groupby("g")
-    out = grouped.mean(skipna=True).rename({k: f"{k}_mean" for k in ("final_loss", "norm_dw", "sv_top")})
-    sd = grouped.std(skipna=True).rename({k: f"{k}_sd" for k in ("final_loss", "norm_dw", "sv_top")})
+    names = [k for k in nets.data_vars if k != "diverged"]
+    out = grouped.mean(skipna=True).rename({k: f"{k}_mean" for k in names})
+    sd = grouped.std(skipna=True).rename({k: f"{k}_sd" for k in names})
     counts = nets.diverged.groupby("g")
     return xr.merge([out, sd, counts.count().rename("n_nets"), counts.sum().rename("n_diverged")])
 
@@ -42,19 +54,24 @@ def _pm(mean: float, sd: float) -> str:
 
 def format_table(run, summary: xr.Dataset) -> str:
     """A plain-text table, one line per g."""
-    attrs = run.data.attrs
-    n_epochs = run.data.sizes["epoch"]
-    head = [f"run {run.path}: task {attrs['task']}, N = {attrs['N']}, {attrs['nonlinearity']}, "
-            f"{run.data.sizes['net']} networks, {n_epochs} epochs, trained in {attrs['train_wall_time_s']:.1f} s"]
-    cols = ["g", "nets", "final loss", "||dW||_F"] + [f"s{i}(dW)" for i in summary.sv.values] + ["diverged"]
+    spec, wall = run.spec, run.data.attrs.get("train_wall_time_s")
+    head = [f"run {run.path}: task {spec.task}, N = {spec.n}, {spec.nonlinearity}, {run.data.sizes['net']} networks, "
+            f"{run.data.sizes['epoch']} epochs" + (f", trained in {wall:.1f} s" if wall is not None else "")]
+    analysed = [k for k in ANALYSIS_COLUMNS if f"{k}_mean" in summary]
+    cols = (["g", "nets", "final loss", "||dW||_F"] + [f"s{i}(dW)" for i in summary.sv.values]
+            + [ANALYSIS_COLUMNS[k] for k in analysed] + ["diverged"])
     rows = []
     for g in summary.g.values:
         r = summary.sel(g=g)
         rows.append([f"{g:g}", str(int(r.n_nets)), _pm(float(r.final_loss_mean), float(r.final_loss_sd)),
                      _pm(float(r.norm_dw_mean), float(r.norm_dw_sd))]
                     + [_pm(float(r.sv_top_mean.sel(sv=i)), float(r.sv_top_sd.sel(sv=i))) for i in summary.sv.values]
+                    + [_pm(float(r[f"{k}_mean"]), float(r[f"{k}_sd"])) for k in analysed]
                     + [str(int(r.n_diverged))])
     widths = [max(len(c), *(len(row[j]) for row in rows)) for j, c in enumerate(cols)]
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join(head + ["", line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows]
-                     + ["", "mean ± sd over seeds (population sd); diverged networks are excluded"])
+                     + ["", "mean ± sd over seeds (population sd); diverged networks are excluded"
+                            + ("; conv. epoch and func. rank average the networks that reached them (n/a: none did)"
+                               if analysed else
+                               "; run 'randstruct analyze' to add convergence, functional rank and shuffle columns")])
