@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_floats(text: str, option: str) -> list[float]:
     """'0,0.9,1.8' or an inclusive range 'start:stop:step' such as '0:2.1:0.3'."""
-    example = f"expected comma-separated numbers like 0,0.9,1.8 or a range start:stop:step like 0:2.1:0.3"
+    example = "expected comma-separated numbers like 0,0.9,1.8 or a range start:stop:step like 0:2.1:0.3"
     try:
         if ":" in text:
             start, stop, step = (float(p) for p in text.split(":"))

@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import theory  # noqa: E402
-from .experiments import LINEAR_ETA0  # noqa: E402
 from .runs import Run  # noqa: E402
 from .stats import linear_statistics  # noqa: E402
 from .stats import zhat as target_of  # noqa: E402

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
 import shutil
-import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__, store
+from . import store
 from .model import Ensemble, check_grid
 from .tasks import Task, get_task
 from .train import TrainConfig, Trainer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-SCHEMA = 1
+KIND = "rnn"
 
 
 @dataclass(frozen=True)
@@ -78,42 +73,6 @@ class RunSpec:
         return cls(**d, train=TrainConfig(**train))
 
 
-def _versions() -> dict:
-    return {"randstruct": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "xarray": xr.__version__, "python": platform.python_version()}
-
-
-def _prepare_dir(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dict | None:
-    """Check the output folder; return the checkpoint to resume from, if any."""
-    if overwrite and resume:
-        raise store.RunError("choose either --overwrite or --resume, not both")
-    if out.exists() and not out.is_dir():
-        raise store.RunError(f"output path {out} exists and is not a directory")
-    exists = out.is_dir() and any(out.iterdir())
-    if resume:
-        if not exists:
-            raise store.RunError(f"nothing to resume in {out} (no such run)")
-        old = store.read_config(out)["spec"]
-        if old != json.loads(json.dumps(spec.to_dict())):
-            raise store.RunError(f"cannot resume {out}: its config.json differs from the requested run")
-        if store.is_complete(out):
-            raise store.RunError(f"{out} is already complete; use --overwrite to train it again")
-        return store.load_checkpoint(out)
-    if exists and not overwrite:
-        raise store.RunError(
-            f"output folder {out} already exists; pass --overwrite to replace it or --resume to continue it")
-    parent = out.parent if not out.exists() else out
-    while not parent.exists():
-        parent = parent.parent
-    if not (parent.is_dir() and _writable(parent)):
-        raise store.RunError(f"cannot write to {out}: {parent} is not a writable directory")
-    return None
-
-
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK | os.X_OK)
-
-
 def execute(
     spec: RunSpec,
     out: str | Path,
@@ -124,16 +83,12 @@ def execute(
 ) -> "Run":
     """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
     out = Path(out)
-    checkpoint = _prepare_dir(out, spec, overwrite, resume)
+    checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
     if overwrite and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if checkpoint is None and not resume:
-        store.write_json_atomic(out / store.CONFIG, {
-            "schema": SCHEMA, "spec": spec.to_dict(), "versions": _versions(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": sys.argv,
-        })
+        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
     ensemble = spec.make_ensemble()
     initial = ensemble.clone()
     trainer = Trainer(ensemble, spec.make_task(), spec.train)

@@ -10,13 +10,9 @@ in index order. Everything is validated and the data are read before the folder 
 from __future__ import annotations
 
 import dataclasses
-import json
-import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,11 +20,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import __version__, store
+from .. import store
 from . import data as D
 from .model import BLOCKS, SentimentLSTM
 
-SCHEMA = 1
 KIND = "sentiment"
 STREAMS = {"oov": 0, "init": 1, "batches": 2, "dropout": 3}
 
@@ -258,37 +253,10 @@ class _Progress:
         self.bar.close()
 
 
-def versions() -> dict:
-    return {"randstruct": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "xarray": xr.__version__, "python": platform.python_version()}
-
-
 def _data_record(sst_dir: str | Path, glove_path: str | Path) -> dict:
     files = {"train": D.find_split(sst_dir, "train"), "dev": D.find_split(sst_dir, "dev")}
     files["glove"] = Path(glove_path)
     return {k: {"path": str(Path(v).resolve()), "bytes": Path(v).stat().st_size} for k, v in files.items()}
-
-
-def _prepare_dir(out: Path, spec: dict, overwrite: bool, resume: bool) -> dict | None:
-    """Check the output folder before anything is written; return the checkpoint to resume."""
-    if overwrite and resume:
-        raise store.RunError("choose either --overwrite or --resume, not both")
-    if out.exists() and not out.is_dir():
-        raise store.RunError(f"output path {out} exists and is not a directory")
-    exists = out.is_dir() and any(out.iterdir())
-    if resume:
-        if not exists:
-            raise store.RunError(f"nothing to resume in {out} (no such run)")
-        old = store.read_config(out)
-        if old.get("kind") != KIND or old.get("spec") != json.loads(json.dumps(spec)):
-            raise store.RunError(f"cannot resume {out}: its config.json differs from the requested run")
-        if store.is_complete(out):
-            raise store.RunError(f"{out} is already complete; use --overwrite to train it again")
-        return store.load_checkpoint(out)
-    if exists and not overwrite:
-        raise store.RunError(
-            f"output folder {out} already exists; pass --overwrite to replace it or --resume to continue it")
-    return None
 
 
 def train(sst_dir: str | Path, glove_path: str | Path, out: str | Path, config: SentimentConfig,
@@ -300,15 +268,13 @@ def train(sst_dir: str | Path, glove_path: str | Path, out: str | Path, config: 
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every}")
     corpus = prepare_corpus(sst_dir, glove_path, config.seed, config.lowercase)
     spec = {"config": config.to_dict(), "data": _data_record(sst_dir, glove_path), "stats": corpus.stats}
-    checkpoint = _prepare_dir(out, spec, overwrite, resume)
+    checkpoint = store.prepare_run_dir(out, KIND, spec, overwrite, resume)
     trainer = Trainer(corpus, config)
     if overwrite and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
-        store.write_json_atomic(out / store.CONFIG, {
-            "schema": SCHEMA, "kind": KIND, "spec": spec, "versions": versions(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": sys.argv})
+        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec))
         (out / "vocab.txt").write_text("\n".join(corpus.vocab.itos) + "\n", encoding="utf-8")
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
