@@ -47,8 +47,6 @@ class RunSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} requested but CUDA is not available; allowed here: cpu")
         object.__setattr__(self, "task_params", self.make_task().params())
 
     def make_task(self) -> Task:
@@ -83,6 +81,8 @@ def execute(
 ) -> "Run":
     """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
     out = Path(out)
+    if spec.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {spec.device!r} requested but CUDA is not available; allowed here: cpu")
     checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
     if overwrite and out.exists():
         shutil.rmtree(out)
