@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import store
-from .runs import Run, RunSpec, execute, load
+from .runs import Run, RunSpec, check_device, execute, load
 from .train import TrainConfig
 
 SCALES = ("smoke", "paper")
@@ -146,6 +146,7 @@ def get_experiment(name: str) -> Experiment:
 def experiment_specs(name: str, scale: str, device: str = "cpu") -> dict[str, RunSpec]:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    check_device(device)
     return get_experiment(name).runs(scale, device)
 
 

@@ -71,6 +71,14 @@ class RunSpec:
         return cls(**d, train=TrainConfig(**train))
 
 
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have (before any work is done)."""
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; allowed here: cpu")
+
+
 def execute(
     spec: RunSpec,
     out: str | Path,
@@ -81,8 +89,7 @@ def execute(
 ) -> "Run":
     """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
     out = Path(out)
-    if spec.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {spec.device!r} requested but CUDA is not available; allowed here: cpu")
+    check_device(spec.device)
     checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
     if overwrite and out.exists():
         shutil.rmtree(out)
