@@ -29,13 +29,23 @@ NONLINEARITIES = ("tanh", "linear")
 class Trace:
     """What the backward pass needs from the forward pass."""
 
-    aug: torch.Tensor  # (E, K+1, B, N + n_in + 1): [phi(x[k]), u[k], 1]
+    aug: torch.Tensor  # (E, K+1, B, width): [phi(x[k]), u[k], 1, zero padding]
     outputs: torch.Tensor  # (E, K, B, n_out)
+    n_in: int
+
+
+ALIGN = 16  # pad the augmented width to whole 64-byte cache lines: odd row strides slow the matmuls
+
+
+def _width(n: int, n_in: int) -> int:
+    return -(-(n + n_in + 1) // ALIGN) * ALIGN
 
 
 def _augmented_weights(wi, wrec, b, dt):
-    """dt [W^T; Win; b] -> (E, N + n_in + 1, N), the right factor of every forward step."""
-    return torch.cat([wrec.transpose(1, 2), wi, b[:, None, :]], dim=1).mul_(dt)
+    """dt [W^T; Win; b; 0] -> (E, width, N), the right factor of every forward step."""
+    n_net, n_in, n = wi.shape
+    pad = wrec.new_zeros((n_net, _width(n, n_in) - n - n_in - 1, n))
+    return torch.cat([wrec.transpose(1, 2), wi, b[:, None, :], pad], dim=1).mul_(dt)
 
 
 def _rates_view(aug: torch.Tensor, n: int, first: int, last: int) -> torch.Tensor:
@@ -57,9 +67,10 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     x = x0[:, None, :].expand(n_net, batch, n).contiguous()
     # The matmul operand lives in its own contiguous buffer: batched matmuls on strided slices of
     # the big trace buffer fall back to slow paths (badly so for batch 1).
-    cur = inputs.new_empty((n_net, batch, n + n_in + 1))
-    cur[..., -1] = 1
-    aug = inputs.new_empty((n_net, n_steps + 1, batch, n + n_in + 1)) if keep_trace else None
+    width = _width(n, n_in)
+    cur = inputs.new_zeros((n_net, batch, width))
+    cur[..., n + n_in] = 1
+    aug = inputs.new_empty((n_net, n_steps + 1, batch, width)) if keep_trace else None
     outputs = None if keep_trace else inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     for k in range(n_steps + 1):
         if k:
@@ -78,7 +89,7 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
         return outputs
     aug[:, n_steps, :, n:n + n_in] = 0
     outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
-    return Trace(aug, outputs.view(n_net, n_steps, batch, -1))
+    return Trace(aug, outputs.view(n_net, n_steps, batch, -1), n_in)
 
 
 def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,9 +145,9 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
         if "wrec" in need:
             grads["wrec"] = full[:, :, :n].contiguous()
         if "wi" in need:
-            grads["wi"] = full[:, :, n:-1].transpose(1, 2).contiguous()
+            grads["wi"] = full[:, :, n:n + trace.n_in].transpose(1, 2).contiguous()
         if "b" in need:
-            grads["b"] = full[:, :, -1].contiguous()
+            grads["b"] = full[:, :, n + trace.n_in].contiguous()
     if "wo" in need:
         flat_dz = d_out.reshape(n_net, n_steps * batch, -1)
         grads["wo"] = torch.bmm(_rates_view(aug, n, 1, n_steps + 1).transpose(1, 2), flat_dz)
