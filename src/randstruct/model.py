@@ -7,7 +7,7 @@ connectivity ``w0`` is kept beside the current ``wrec`` so that dW = wrec - w0 i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -74,7 +74,6 @@ class Ensemble:
     g: np.ndarray
     seed: np.ndarray
     nonlinearity: str = "tanh"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_nonlinearity(self.nonlinearity)
