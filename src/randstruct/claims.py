@@ -16,7 +16,7 @@ import numpy as np
 
 from . import theory
 from .runs import Run
-from .stats import linear_statistics, per_g, qualifying, zhat
+from .stats import by_target, linear_statistics, per_g, qualifying, zhat
 
 
 @dataclass
@@ -39,10 +39,6 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
-def _by_target(runs: dict[str, Run]) -> dict[float, Run]:
-    return {zhat(r): r for r in runs.values()}
-
-
 def _group_means(g: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     levels = np.unique(g)
     return levels, np.array([np.nanmean(values[np.isclose(g, lv)]) for lv in levels])
@@ -51,7 +47,7 @@ def _group_means(g: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 # ------------------------------------------------------------------------------ E3: Figs 3, 4, S3
 def linear_claims(runs: dict[str, Run]) -> list[Claim]:
     out = []
-    by_z = _by_target(runs)
+    by_z = by_target(runs)
     run = by_z[min(by_z)]  # zhat = 0.5, where the first-order theory applies
     sv = run.data.sv_dw.values[run.data.g.values <= 0.6 + 1e-9, -1]
     ratio = float(np.nanmax(sv[:, 2] / sv[:, 0]))

@@ -275,11 +275,11 @@ def cmd_bench(a: argparse.Namespace) -> int:
     import torch
 
     from . import bench
+    from .runs import check_device
 
     if a.epochs < 1 or a.repeats < 1:
         raise UsageError(f"--epochs and --repeats must be >= 1, got {a.epochs} and {a.repeats}")
-    if a.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {a.device} requested but CUDA is not available; allowed here: cpu")
+    check_device(a.device)
     sizes = ((256, (1, 8, 40)),) if a.quick else bench.DEFAULT_SIZES
     machine = torch.cuda.get_device_name() if a.device.startswith("cuda") else (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 
 from . import theory  # noqa: E402
 from .runs import Run  # noqa: E402
-from .stats import linear_statistics  # noqa: E402
+from .stats import by_target, linear_statistics  # noqa: E402
 from .stats import zhat as target_of  # noqa: E402
 
 THEORY_STYLE = dict(color="0.3", ls="--", lw=1.2)
@@ -53,10 +53,6 @@ def band(ax, x, samples, color, label=None, ls="-", alpha=0.25):
 def _select(run: Run, g: float):
     """Boolean mask of the networks with gain ``g``."""
     return np.isclose(run.data.g.values, g)
-
-
-def _linear_runs(runs: dict[str, Run]) -> dict[float, Run]:
-    return {target_of(r): r for r in runs.values()}
 
 
 def _x_axis(run: Run) -> np.ndarray:
@@ -130,7 +126,7 @@ def _sv_panel(ax, run: Run):
 
 
 def fig3(runs: dict[str, Run]):
-    runs = _linear_runs(runs)
+    runs = by_target(runs)
     fig = plt.figure(figsize=(9, 4.2), constrained_layout=True)
     grid = fig.add_gridspec(2, 3)
     sketch = grid[:, 0].subgridspec(2, 1, height_ratios=(1, 2))
@@ -158,7 +154,7 @@ def _by_g(g: np.ndarray, values: np.ndarray):
 
 
 def fig4(runs: dict[str, Run]):
-    runs = _linear_runs(runs)
+    runs = by_target(runs)
     fig, axes = plt.subplots(1, 4, figsize=(10, 2.6), constrained_layout=True)
     g_dense = np.linspace(0, 0.95, 200)
     theory_lines = [(1 - g_dense**2) ** 2, 1 - g_dense**2, 1 / (1 - g_dense**2), theory.shuffle_loss_ratio(g_dense)]
@@ -190,7 +186,7 @@ divided by L0 = ẑ²/2 and averaged over shuffles; theory g⁴(2 − g²)² (eq
 
 # ----------------------------------------------------------------------------------- Fig S3
 def figS3(runs: dict[str, Run]):
-    runs = _linear_runs(runs)
+    runs = by_target(runs)
     fig, axes = plt.subplots(3, 2, figsize=(7, 7), constrained_layout=True)
     for col, zhat in enumerate(sorted(runs)):
         run = runs[zhat]
@@ -227,7 +223,7 @@ exact for the leading ones; values at the numerical noise floor are not resolved
 
 # ----------------------------------------------------------------------------------- Fig S4
 def figS4(runs: dict[str, Run]):
-    runs = _linear_runs(runs)
+    runs = by_target(runs)
     fig, axes = plt.subplots(3, 2, figsize=(7, 7), constrained_layout=True)
     gains = (0.6, 0.8)
     colors = {0.6: "#1f77b4", 0.8: "#d62728"}

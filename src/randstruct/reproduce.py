@@ -16,6 +16,7 @@ import xarray as xr
 
 from . import analysis, claims, figures, store
 from .experiments import experiment_specs, run_experiment
+from .runs import load
 from .sentiment.demo import run_demo
 from .sentiment.train import SentimentConfig, train
 from .sentiment.truncation import analyze as analyze_sentiment
@@ -107,7 +108,7 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
             for label, run in runs.items():
                 log(f"{name}/{label}: analysing")
                 analysis.analyze_run(run, progress=progress, device=device, **ANALYSED[name])
-            runs = run_experiment(name, scale, out / "runs", device, progress=False, log=lambda _: None)
+            runs = {label: load(run.path) for label, run in runs.items()}  # now with the analysis
         for fig_name in (f for f in wanted if FIGURES[f][0] == name):
             draw = FIGURES[fig_name][1]
             fig, caption = draw(runs)

@@ -13,6 +13,11 @@ def zhat(run: Run) -> float:
     return float(run.spec.task_params["target"])
 
 
+def by_target(runs: dict[str, Run]) -> dict[float, Run]:
+    """Simple-task runs keyed by their target zhat."""
+    return {zhat(r): r for r in runs.values()}
+
+
 def linear_statistics(run: Run, threshold: float = 0.05) -> dict[str, np.ndarray]:
     """Per network: convergence time tau_c, ||dW|| at the last record, mean gradient norm, shuffle loss.
 

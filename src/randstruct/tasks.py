@@ -23,6 +23,7 @@ __all__ = [
     "TASKS",
     "Batch",
     "Cosine",
+    "DeterministicTask",
     "FlipFlop",
     "Mante",
     "Romo",
@@ -111,9 +112,9 @@ class Task(ABC):
     dt: float
 
     @property
-    @abstractmethod
     def n_steps(self) -> int:
-        """Number of Euler steps K per trial."""
+        """Number of Euler steps K per trial (each task's ``__post_init__`` derives it)."""
+        return self._n_steps
 
     @abstractmethod
     def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -249,10 +250,6 @@ class FlipFlop(Task):
         )
 
     @property
-    def n_steps(self) -> int:
-        return self._n_steps
-
-    @property
     def n_slots(self) -> int:
         """Most pulses a trial can hold (onsets <= K at the shortest spacing)."""
         return self._n_slots
@@ -367,10 +364,6 @@ class Mante(Task):
             _dec=(dec_start, dec_start + self._one_step_at_least("t_dec")),
         )
 
-    @property
-    def n_steps(self) -> int:
-        return self._n_steps
-
     def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         n = _batch_size(batch)
         magnitudes = np.asarray(self.coherences)
@@ -472,10 +465,6 @@ class Romo(Task):
             _n_dec=self._one_step_at_least("t_dec"),
         )
 
-    @property
-    def n_steps(self) -> int:
-        return self._n_steps
-
     def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         n = _batch_size(batch)
         amps = rng.uniform(self.amp_min, self.amp_max, (n, 2))
@@ -508,8 +497,18 @@ class Romo(Task):
         return self.build({"a1": np.full(n, a1), "a2": np.full(n, a2), "t_sd": np.full(n, self.TEST_T_SD)})
 
 
+class DeterministicTask(Task):
+    """A task whose every trial is the same: nothing to draw but the batch size."""
+
+    stochastic: ClassVar[bool] = False
+
+    def draw(self, batch: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """No randomness: the only variate is a placeholder that carries the batch size."""
+        return {"trial": np.zeros(_batch_size(batch), dtype=bool)}
+
+
 @dataclass(frozen=True)
-class Simple(Task):
+class Simple(DeterministicTask):
     """Input-driven fixed point (SPEC 2.4): 1 input, 1 output; deterministic, every batch identical.
 
     dt: Euler step (tau), in (0, 1].
@@ -523,7 +522,6 @@ class Simple(Task):
     name: ClassVar[str] = "simple"
     n_in: ClassVar[int] = 1
     n_out: ClassVar[int] = 1
-    stochastic: ClassVar[bool] = False
 
     dt: float = 0.5
     T: float = 101.0
@@ -547,14 +545,6 @@ class Simple(Task):
             raise ValueError(f"t_dec must be <= T = {self.T:g}, got {self.t_dec!r}")
         self._set(_n_steps=n_steps, _n_fix=n_fix, _n_dec=n_dec)
 
-    @property
-    def n_steps(self) -> int:
-        return self._n_steps
-
-    def draw(self, batch: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        """No randomness: the only variate is a placeholder that carries the batch size."""
-        return {"trial": np.zeros(_batch_size(batch), dtype=bool)}
-
     def build(self, variates: Mapping[str, np.ndarray]) -> Batch:
         (trial,) = _unpack(variates, {"trial": ()})
         k = np.arange(self._n_steps)
@@ -565,7 +555,7 @@ class Simple(Task):
 
 
 @dataclass(frozen=True)
-class Cosine(Task):
+class Cosine(DeterministicTask):
     """Autonomous cosine generation (SPEC 2.5): 1 (zero) input, 1 output; deterministic.
 
     dt: Euler step (tau), in (0, 1].
@@ -578,7 +568,6 @@ class Cosine(Task):
     name: ClassVar[str] = "cosine"
     n_in: ClassVar[int] = 1
     n_out: ClassVar[int] = 1
-    stochastic: ClassVar[bool] = False
 
     dt: float = 0.1
     T: float = 20.0
@@ -598,14 +587,6 @@ class Cosine(Task):
         if n_mask > n_steps:
             raise ValueError(f"n_periods * period must be <= T = {self.T:g}, got {masked:g}")
         self._set(_n_steps=n_steps, _n_mask=n_mask)
-
-    @property
-    def n_steps(self) -> int:
-        return self._n_steps
-
-    def draw(self, batch: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        """No randomness: the only variate is a placeholder that carries the batch size."""
-        return {"trial": np.zeros(_batch_size(batch), dtype=bool)}
 
     def build(self, variates: Mapping[str, np.ndarray]) -> Batch:
         (trial,) = _unpack(variates, {"trial": ()})
