@@ -125,6 +125,30 @@ def test_resume_from_state_dict_is_exact():
     torch.testing.assert_close(second.wrec, full.wrec, rtol=0, atol=0)
 
 
+def test_prefetched_batches_give_the_same_training_and_resume_exactly():
+    """Batches built ahead on worker threads (the accelerator path) change nothing, even when a
+    checkpoint is taken while batches beyond it were already drawn."""
+    task = _flipflop()
+    config = TrainConfig(epochs=10, batch_size=4, lr0=0.5, rec_step=2)
+    plain = Ensemble.init(N, [0.3, 1.5], 1, 2, 2)
+    rec_plain = train(plain, task, config)
+
+    ahead = Ensemble.init(N, [0.3, 1.5], 1, 2, 2)
+    trainer = Trainer(ahead, task, config, prefetch=True)
+    trainer.run(until=4)
+    assert len(trainer._prefetch.pending) > 0
+    state = trainer.state_dict()
+    trainer.close()
+    resumed_ens = Ensemble.init(N, [0.3, 1.5], 1, 2, 2)
+    resumed = Trainer(resumed_ens, task, config, prefetch=True)
+    resumed.load_state_dict(state)
+    rec = resumed.run()
+    resumed.close()
+    np.testing.assert_array_equal(rec.loss, rec_plain.loss)
+    np.testing.assert_array_equal(rec.grad_norm, rec_plain.grad_norm)
+    torch.testing.assert_close(resumed_ens.wrec, plain.wrec, rtol=0, atol=0)
+
+
 def test_fixed_user_batch():
     task = _flipflop()
     batch = task.sample(6, 0)

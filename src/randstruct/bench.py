@@ -74,22 +74,36 @@ def _timed(fn, repeats: int, device) -> list[float]:
     return times
 
 
-def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu") -> dict:
-    """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch."""
+def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu", cuda_graphs: bool | None = None,
+                     tf32: bool = False) -> dict:
+    """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch.
+
+    On an accelerator the batches are built on worker threads while the device trains, so the
+    share counted there is what the training loop itself spends: the per-member random draws.
+    """
     task = get_task(TASK)
     config = TrainConfig(epochs=epochs * (repeats + 1), batch_size=BATCH, rec_step=10**9)
     ens = Ensemble.init(n, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out, device=device)
-    trainer = Trainer(ens, task, config)
-    trainer.run(until=epochs)  # warm-up
-    done = [epochs]
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trainer = Trainer(ens, task, config, cuda_graphs=cuda_graphs)
+    try:
+        trainer.run(until=epochs)  # warm-up (and graph capture)
+        done = [epochs]
 
-    def chunk():
-        done[0] += epochs
-        trainer.run(until=done[0])
+        def chunk():
+            done[0] += epochs
+            trainer.run(until=done[0])
 
-    times = _timed(chunk, repeats, device)
+        times = _timed(chunk, repeats, device)
+    finally:
+        trainer.close()
+        torch.backends.cuda.matmul.allow_tf32 = previous
     stream = BatchStream(task, ens, BATCH)
-    gen_time = statistics.median(_timed(stream.next, 5, device))
+    making = stream.draw if trainer._prefetch is not None else stream.next
+    gen_time = statistics.median(_timed(making, 5, device))
     return {"rates": [n_net * epochs / t for t in times], "task_share": gen_time / (statistics.median(times) / epochs),
             "peak_mb": _peak_memory_mb(device)}
 
@@ -123,15 +137,37 @@ def _in_subprocess(kind: str, n: int, n_net: int, epochs: int, repeats: int, dev
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _measure(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: str, **options) -> dict:
+    """On a CPU each configuration runs in a fresh interpreter (its own peak RSS, no warm caches);
+    on a GPU in this process, with the device's peak-memory counter reset."""
+    if torch.device(device).type == "cuda":
+        if kind == "serial":
+            torch.cuda.reset_peak_memory_stats(device)
+            return measure_serial(n, epochs, repeats, device)
+        return measure_ensemble(n, n_net, epochs, repeats, device, **options)
+    return _in_subprocess(kind, n, n_net, epochs, repeats, device)
+
+
+def gpu_variants(ensembles) -> list[tuple[str, int, dict]]:
+    """Per E: CUDA graphs (the default), eager launches, and graphs with TF32 matmuls (opt-in)."""
+    out = []
+    for e in ensembles:
+        out += [(f"ensemble E={e}", e, {}), (f"ensemble E={e}, no graphs", e, {"cuda_graphs": False}),
+                (f"ensemble E={e}, TF32", e, {"tf32": True})]
+    return out
+
+
 def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cpu", log=print) -> list[dict]:
     """Every configuration of the suite; returns one row per configuration (also logged as it goes)."""
     rows = []
     task = get_task(TASK)
+    gpu = torch.device(device).type == "cuda"
     for n, ensembles in sizes:
         peak = matmul_rate(n, max(ensembles), BATCH, device)
-        serial = _in_subprocess("serial", n, 1, max(2, epochs // 2), repeats, device)
+        serial = _measure("serial", n, 1, max(2, epochs // 2), repeats, device)
+        variants = gpu_variants(ensembles) if gpu else [(f"ensemble E={e}", e, {}) for e in ensembles]
         configs = [("serial reference", 1, serial)] + [
-            (f"ensemble E={e}", e, _in_subprocess("ensemble", n, e, epochs, repeats, device)) for e in ensembles]
+            (label, e, _measure("ensemble", n, e, epochs, repeats, device, **opts)) for label, e, opts in variants]
         base = statistics.median(serial["rates"])
         for label, e, m in configs:
             med = statistics.median(m["rates"])

@@ -102,7 +102,10 @@ def execute(
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
     chunk = checkpoint_every or max(1, spec.train.epochs // 20)
-    trainer.run(progress=progress, chunk=chunk, on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
+    try:
+        trainer.run(progress=progress, chunk=chunk, on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
+    finally:
+        trainer.close()
     ds = results_dataset(spec, initial, trainer)
     store.write_results(out, ds)
     (out / store.CHECKPOINT).unlink(missing_ok=True)

@@ -9,7 +9,9 @@ as its members trained one by one.
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -137,7 +139,12 @@ class TrainRecord:
 
 
 class BatchStream:
-    """Fresh training batches for every member, each from the member's own random stream."""
+    """Fresh training batches for every member, each from the member's own random stream.
+
+    A batch is made in two parts: the per-member random draws (sequential: every member's
+    generator must advance in order) and the vectorised build of the arrays from the draws (pure,
+    so it can run on worker threads while the device trains on the previous batch).
+    """
 
     def __init__(self, task: Task, ensemble: Ensemble, batch_size: int, data: Batch | None = None):
         self.task, self.batch_size = task, batch_size
@@ -149,6 +156,10 @@ class BatchStream:
         elif not task.stochastic:
             self._fixed = self._to_tensors(*self._arrays(task.sample(batch_size, self.rngs[0])))
 
+    @property
+    def fixed(self) -> bool:
+        return self._fixed is not None
+
     @staticmethod
     def _arrays(batch: Batch):
         return batch.inputs, batch.targets, batch.mask
@@ -156,15 +167,24 @@ class BatchStream:
     def _to_tensors(self, *arrays):
         return tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device) for a in arrays)
 
+    def draw(self) -> dict:
+        """Every member's random trial parameters for the next batch, merged."""
+        parts = [self.task.draw(self.batch_size, rng) for rng in self.rngs]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def build(self, draws: dict, device=None) -> tuple[torch.Tensor, ...]:
+        """(inputs, targets, mask) in kernel layout (E, K, B, C) on ``device`` (default: the networks')."""
+        batch = self.task.build(draws)
+        shape = (self.n_net, self.batch_size)
+        device = self.device if device is None else device
+        return tuple(to_kernel_layout(a.reshape(shape + a.shape[1:]), self.n_net, self.dtype, device)
+                     for a in self._arrays(batch))
+
     def next(self):
         """(inputs, targets, mask) in kernel layout (E, K, B, C)."""
         if self._fixed is not None:
             return self._fixed
-        parts = [self.task.draw(self.batch_size, rng) for rng in self.rngs]
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        batch = self.task.build(merged)
-        shape = (self.n_net, self.batch_size)
-        return self._to_tensors(*(a.reshape(shape + a.shape[1:]) for a in self._arrays(batch)))
+        return self.build(self.draw())
 
     def state(self) -> list[dict]:
         return [rng.bit_generator.state for rng in self.rngs]
@@ -172,6 +192,47 @@ class BatchStream:
     def set_state(self, states: list[dict]) -> None:
         for rng, s in zip(self.rngs, states):
             rng.bit_generator.state = s
+
+
+class Prefetcher:
+    """Batches built ahead on worker threads, in pinned host memory, for an accelerator.
+
+    The draws stay on the calling thread and in order, so every member sees the same random
+    stream as without prefetching; :meth:`state` is the generators' state after the last batch
+    handed out (what a checkpoint must hold), not after the last one drawn.
+    """
+
+    def __init__(self, stream: BatchStream, depth: int = 4, workers: int = 4):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.stream, self.depth = stream, depth
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="randstruct-batches")
+        self.pending: list = []
+
+    def _build(self, draws: dict):
+        batch = self.stream.build(draws, device="cpu")
+        # Pinned memory lets the copy to the device run asynchronously.
+        return tuple(t.pin_memory() for t in batch) if torch.cuda.is_available() else batch
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        """The next batch as pinned host tensors in kernel layout."""
+        while len(self.pending) < self.depth:
+            before = self.stream.state()
+            self.pending.append((before, self.pool.submit(self._build, self.stream.draw())))
+        return self.pending.pop(0)[1].result()
+
+    def state(self) -> list[dict]:
+        return self.pending[0][0] if self.pending else self.stream.state()
+
+    def reset(self, states: list[dict]) -> None:
+        for _, fut in self.pending:
+            fut.cancel()
+        self.pending = []
+        self.stream.set_state(states)
+
+    def close(self) -> None:
+        self.reset(self.state())
+        self.pool.shutdown(wait=True)
 
 
 def _tracker(ensemble: Ensemble, k: int, oversample: int = 6) -> SubspaceTracker:
@@ -188,9 +249,19 @@ def _per_member(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
-    """Trains an ensemble in place; resumable through :meth:`state_dict`."""
+    """Trains an ensemble in place; resumable through :meth:`state_dict`.
 
-    def __init__(self, ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None):
+    An epoch is two pure device stages, forward (loss, divergence marks) and backward (gradients,
+    optimizer update), with the dW record between them on record epochs. Both stages update the
+    parameters, optimizer moments, divergence marks and loss history in place on the device and
+    never wait for the host, so on a GPU they can be captured once as CUDA graphs and replayed
+    (``cuda_graphs``, default on for CUDA unless the environment sets RANDSTRUCT_CUDA_GRAPHS=0;
+    results are the same either way): one launch per stage instead of about a thousand
+    kernel launches per epoch, while batches for the next epochs are built on worker threads.
+    """
+
+    def __init__(self, ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None,
+                 cuda_graphs: bool | None = None, prefetch: bool | None = None):
         if task.n_in != ensemble.n_in or task.n_out != ensemble.n_out:
             raise ValueError(
                 f"task {task.name!r} has {task.n_in} inputs / {task.n_out} outputs but the networks have "
@@ -199,47 +270,138 @@ class Trainer:
         self.dt = task.dt
         lr = config.learning_rates(ensemble.n, ensemble.g)
         np_dtype = np.float64 if ensemble.dtype == torch.float64 else np.float32
-        self.record = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype)
+        self._record = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype)
         self.stream = BatchStream(task, ensemble, config.batch_size, data)
-        self._lr = torch.as_tensor(lr, dtype=ensemble.dtype, device=ensemble.device)
-        self.active = torch.ones(ensemble.size, dtype=torch.bool, device=ensemble.device)
+        dev, dtype = ensemble.device, ensemble.dtype
+        self._lr = torch.as_tensor(lr, dtype=dtype, device=dev)
+        self.active = torch.ones(ensemble.size, dtype=torch.bool, device=dev)
         self.moments = {
             p: (torch.zeros_like(getattr(ensemble, p)), torch.zeros_like(getattr(ensemble, p)))
             for p in config.trainable
         } if config.optimizer == "adam" else {}
         self.sv_tracker = _tracker(ensemble, config.sv_top) if config.uses_subspace(ensemble.n) else None
         self.epoch = 0
+        # Device-side state written by the stages; the host record is filled from it on demand.
+        self._epoch_t = torch.zeros((), dtype=torch.int64, device=dev)
+        self._diverged = torch.full((ensemble.size,), -1, dtype=torch.int64, device=dev)
+        self._hist = torch.full((2, ensemble.size, config.epochs), float("nan"), dtype=dtype, device=dev)
+        on_cuda = torch.device(dev).type == "cuda"
+        if cuda_graphs is None:
+            cuda_graphs = os.environ.get("RANDSTRUCT_CUDA_GRAPHS", "1") != "0"
+        self.cuda_graphs = bool(cuda_graphs) and on_cuda
+        use_prefetch = on_cuda if prefetch is None else prefetch
+        self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
+        self._graphs, self._warm, self._stream = None, False, None
+
+    # ------------------------------------------------------------------ record
+    @property
+    def record(self) -> TrainRecord:
+        """The training history so far (copied from the device)."""
+        rec = self._record
+        hist = self._hist.cpu().numpy()
+        rec.loss[...], rec.grad_norm[...] = hist[0], hist[1]
+        rec.diverged_epoch[...] = self._diverged.cpu().numpy()
+        rec.epochs_done = self.epoch
+        return rec
 
     # ------------------------------------------------------------------ one epoch
-    def step(self) -> torch.Tensor:
-        """One update of every active member; returns the per-member loss before it."""
-        ens, cfg, epoch = self.ensemble, self.config, self.epoch
-        inputs, targets, mask = self.stream.next()
+    def _mark(self, finite: torch.Tensor) -> None:
+        """Freeze members that just turned non-finite, remembering the epoch (no host sync)."""
+        self._diverged.copy_(torch.where(self.active & ~finite, self._epoch_t, self._diverged))
+        self.active.logical_and_(finite)
+
+    def _forward_stage(self, inputs, targets, mask):
+        ens = self.ensemble
+        shown = self.active.clone()
         trace = kernels.forward(inputs, ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, self.dt, ens.nonlinearity)
         loss, d_out = kernels.masked_mse(trace.outputs, targets, mask)
-        self._mark_diverged(torch.isfinite(loss), epoch)
+        self._mark(torch.isfinite(loss))
         d_out.mul_(_per_member(self.active.to(d_out.dtype), d_out)).nan_to_num_(0.0)
-        if epoch % cfg.rec_step == 0:
-            self._record_dw(epoch // cfg.rec_step)
+        self._write_history(0, torch.where(shown, loss, float("nan")))
+        return trace, d_out, shown
+
+    def _backward_stage(self, trace, d_out, shown):
+        ens, cfg = self.ensemble, self.config
         grads = kernels.backward(trace, d_out, ens.wrec, ens.wo, self.dt, ens.nonlinearity, cfg.trainable)
-        del trace
         sq = sum(g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads.values())
-        self._update(grads, epoch + 1)
-        shown = self.active.cpu().numpy() | (self.record.diverged_epoch == epoch)
-        self.record.loss[:, epoch] = np.where(shown, loss.cpu().numpy(), np.nan)
-        self.record.grad_norm[:, epoch] = np.where(shown, sq.sqrt().cpu().numpy(), np.nan)
-        self.epoch += 1
-        self.record.epochs_done = self.epoch
+        self._write_history(1, torch.where(shown, sq.sqrt(), float("nan")))
+        self._update(grads)
+
+    def _write_history(self, row: int, values: torch.Tensor) -> None:
+        self._hist[row].index_copy_(1, self._epoch_t.view(1), values[:, None])
+
+    def step(self) -> torch.Tensor:
+        """One update of every active member; returns the per-member loss before it."""
+        batch = self._prefetch.next() if self._prefetch is not None else self.stream.next()
+        if self.cuda_graphs and self._warm:
+            return self._replay(batch)
+        batch = tuple(t.to(self.ensemble.device, non_blocking=True) for t in batch)
+        self._epoch_t.fill_(self.epoch)
+        if not self.cuda_graphs:
+            return self._eager(*batch)
+        # The first step runs eagerly on the stream that will capture: lazy library set-up
+        # (cuBLAS workspaces, ...) must happen outside the capture.
+        with torch.cuda.stream(self._side_stream()):
+            loss = self._eager(*batch)
+        torch.cuda.current_stream(self.ensemble.device).wait_stream(self._stream)
+        self._warm = True
         return loss
 
-    def _mark_diverged(self, finite: torch.Tensor, epoch: int) -> None:
-        newly = (self.active & ~finite).cpu().numpy()
-        if newly.any():
-            self.record.diverged_epoch[newly] = epoch
-            self.active &= finite
+    def _eager(self, inputs, targets, mask) -> torch.Tensor:
+        trace, d_out, shown = self._forward_stage(inputs, targets, mask)
+        self._record_if_due()
+        self._backward_stage(trace, d_out, shown)
+        self.epoch += 1
+        return self._hist[0, :, self.epoch - 1]
+
+    def _side_stream(self):
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(self.ensemble.device)
+        self._stream.wait_stream(torch.cuda.current_stream(self.ensemble.device))
+        return self._stream
+
+    def _replay(self, batch) -> torch.Tensor:
+        if self._graphs is None:
+            try:
+                self._graphs = self._capture(batch)
+            except RuntimeError as err:  # a library call that cannot be captured on this setup
+                warnings.warn(f"CUDA graph capture failed ({err}); training continues without graphs",
+                              RuntimeWarning, stacklevel=3)
+                torch.cuda.synchronize(self.ensemble.device)
+                self.cuda_graphs = False
+                self._epoch_t.fill_(self.epoch)
+                return self._eager(*(t.to(self.ensemble.device, non_blocking=True) for t in batch))
+        fwd, bwd, static = self._graphs
+        for dst, src in zip(static, batch):
+            if dst is not src:
+                dst.copy_(src, non_blocking=True)
+        self._epoch_t.fill_(self.epoch)
+        fwd.replay()
+        self._record_if_due()
+        bwd.replay()
+        self.epoch += 1
+        return self._hist[0, :, self.epoch - 1]
+
+    def _capture(self, batch):
+        """Record both stages as CUDA graphs reading from static batch buffers."""
+        dev = self.ensemble.device
+        static = tuple(torch.empty(t.shape, dtype=t.dtype, device=dev) for t in batch)
+        fwd, bwd = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+        stream = self._side_stream()
+        with torch.cuda.graph(fwd, stream=stream):
+            out = self._forward_stage(*static)
+        with torch.cuda.graph(bwd, stream=stream, pool=fwd.pool()):
+            self._backward_stage(*out)
+        torch.cuda.current_stream(dev).wait_stream(stream)
+        self._captured = out  # the intermediate buffers both graphs point at
+        return fwd, bwd, static
+
+    def _record_if_due(self) -> None:
+        if self.epoch % self.config.rec_step == 0:
+            self._record_dw(self.epoch // self.config.rec_step)
 
     def _record_dw(self, j: int) -> None:
-        ens, rec = self.ensemble, self.record
+        ens, rec = self.ensemble, self._record
         alive = self.active.cpu().numpy()
         if not alive.any():
             return
@@ -254,27 +416,31 @@ class Trainer:
         if rec.weights is not None:
             rec.weights[alive, j] = ens.wrec[self.active].cpu().numpy()
 
-    def _update(self, grads: dict[str, torch.Tensor], t: int) -> None:
+    def _update(self, grads: dict[str, torch.Tensor]) -> None:
         cfg, ens = self.config, self.ensemble
+        zero = torch.zeros((), dtype=ens.dtype, device=self.active.device)
+        if cfg.optimizer == "adam":
+            (b1, b2), t = cfg.betas, self._epoch_t.to(torch.float64) + 1
+            bc1 = (1 - torch.pow(b1, t)).to(ens.dtype)
+            root_bc2 = (1 - torch.pow(b2, t)).sqrt().to(ens.dtype)
         new = {}
         for name, grad in grads.items():
             p = getattr(ens, name)
-            grad = torch.where(_per_member(self.active, grad), grad, torch.zeros((), dtype=grad.dtype,
-                                                                                   device=grad.device))
+            grad = torch.where(_per_member(self.active, grad), grad, zero)
             lr = _per_member(self._lr, p)
             if cfg.optimizer == "sgd":
                 new[name] = p - lr * grad
                 continue
-            (b1, b2), (m, v) = cfg.betas, self.moments[name]
+            m, v = self.moments[name]
             m.mul_(b1).add_(grad, alpha=1 - b1)
             v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            denom = (v.sqrt() / math.sqrt(1 - b2**t)).add_(cfg.eps)
-            new[name] = p - (lr / (1 - b1**t)) * m / denom
+            denom = (v.sqrt() / root_bc2).add_(cfg.eps)
+            new[name] = p - (lr / bc1) * m / denom
         finite = torch.stack([torch.isfinite(v.reshape(v.shape[0], -1)).all(dim=1) for v in new.values()]).all(dim=0)
-        self._mark_diverged(finite, t - 1)
+        self._mark(finite)
         for name, value in new.items():
-            keep = _per_member(self.active, value)
-            setattr(ens, name, torch.where(keep, value, getattr(ens, name)))
+            p = getattr(ens, name)
+            p.copy_(torch.where(_per_member(self.active, value), value, p))
 
     # ------------------------------------------------------------------ loop
     def run(
@@ -295,34 +461,48 @@ class Trainer:
                     bar.update(loss)
                 if on_chunk is not None and chunk and self.epoch % chunk == 0 and self.epoch < until:
                     on_chunk(self)
-        self.record.wall_time += time.perf_counter() - start
+        record = self.record  # waits for the device
+        record.wall_time += time.perf_counter() - start
         if bar is not None:
             bar.close()
-        return self.record
+        return record
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict:
+        record = self.record
         return {
             "epoch": self.epoch,
             "params": {k: v.cpu() for k, v in self.ensemble.params().items()},
             "moments": {k: (m.cpu(), v.cpu()) for k, (m, v) in self.moments.items()},
             "active": self.active.cpu(),
-            "rngs": self.stream.state(),
+            "rngs": self.stream.state() if self._prefetch is None else self._prefetch.state(),
             "sv_subspace": None if self.sv_tracker is None else self.sv_tracker.q.cpu(),
-            "record": {k: v for k, v in vars(self.record).items()},
+            "record": {k: v for k, v in vars(record).items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
-        dev = self.ensemble.device
+        """Restore a :meth:`state_dict`, in place (captured graphs keep pointing at the same buffers)."""
         for k, v in state["params"].items():
-            setattr(self.ensemble, k, v.to(dev))
-        self.moments = {k: (m.to(dev), v.to(dev)) for k, (m, v) in state["moments"].items()}
-        self.active = state["active"].to(dev)
-        self.stream.set_state(state["rngs"])
+            getattr(self.ensemble, k).copy_(v)
+        for k, (m, v) in state["moments"].items():
+            self.moments[k][0].copy_(m)
+            self.moments[k][1].copy_(v)
+        self.active.copy_(state["active"])
+        if self._prefetch is None:
+            self.stream.set_state(state["rngs"])
+        else:
+            self._prefetch.reset(state["rngs"])
         if self.sv_tracker is not None:
-            self.sv_tracker.q = state["sv_subspace"].to(dev)
-        self.record = TrainRecord(**state["record"])
+            self.sv_tracker.q = state["sv_subspace"].to(self.ensemble.device)
+        self._record = TrainRecord(**state["record"])
+        self._hist.copy_(torch.as_tensor(np.stack([self._record.loss, self._record.grad_norm])))
+        self._diverged.copy_(torch.as_tensor(self._record.diverged_epoch))
         self.epoch = state["epoch"]
+
+    def close(self) -> None:
+        """Stop the batch workers (only started on accelerators)."""
+        if self._prefetch is not None:
+            self._prefetch.close()
 
 
 class _progress:
@@ -361,4 +541,8 @@ def train(
     progress: bool = False,
 ) -> TrainRecord:
     """Train ``ensemble`` in place on ``task`` (or on the fixed batch ``data``)."""
-    return Trainer(ensemble, task, config, data).run(progress=progress)
+    trainer = Trainer(ensemble, task, config, data)
+    try:
+        return trainer.run(progress=progress)
+    finally:
+        trainer.close()
