@@ -224,6 +224,11 @@ class Prefetcher:
     def state(self) -> list[dict]:
         return self.pending[0][0] if self.pending else self.stream.state()
 
+    def wait(self) -> None:
+        """Let the batches in flight finish (no worker may touch CUDA while a graph is captured)."""
+        for _, fut in self.pending:
+            fut.result()
+
     def reset(self, states: list[dict]) -> None:
         for _, fut in self.pending:
             fut.cancel()
@@ -388,9 +393,11 @@ class Trainer:
         static = tuple(torch.empty(t.shape, dtype=t.dtype, device=dev) for t in batch)
         fwd, bwd = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         stream = self._side_stream()
-        with torch.cuda.graph(fwd, stream=stream):
+        if self._prefetch is not None:
+            self._prefetch.wait()
+        with torch.cuda.graph(fwd, stream=stream, capture_error_mode="thread_local"):
             out = self._forward_stage(*static)
-        with torch.cuda.graph(bwd, stream=stream, pool=fwd.pool()):
+        with torch.cuda.graph(bwd, stream=stream, pool=fwd.pool(), capture_error_mode="thread_local"):
             self._backward_stage(*out)
         torch.cuda.current_stream(dev).wait_stream(stream)
         self._captured = out  # the intermediate buffers both graphs point at
