@@ -6,7 +6,7 @@ Checks, each printed as PASS/FAIL with its measured number:
 - training with CUDA graphs equals training with eager launches (losses, weights, divergence marks);
 - a member trained inside an ensemble follows its trajectory trained alone (float32);
 - a run interrupted and resumed from its state is identical to an uninterrupted one;
-- CPU and GPU float32 trajectories agree to float rounding growth.
+- CPU and GPU float32 trajectories agree up to the growth of rounding differences.
 
 Exit code 1 if a check fails.  Usage: ``python benchmarks/gpu_check.py [--device cuda]``.
 """
@@ -107,9 +107,15 @@ def training_paths(device: str) -> None:
     diff = max(np.nanmax(np.abs(rec_r.loss - rec.loss)), float((resumed.wrec - ens.wrec).abs().max()))
     report("resume mid-run (graphs + prefetch) vs uninterrupted, max abs difference", diff, 1e-6)
 
+    # Float rounding differences grow along chaotic trajectories (g > 1): on the CPU alone, float32
+    # and float64 losses of these g = 1.8 members differ by ~30 % after 40 epochs. So compare the
+    # first epoch for all members, and whole trajectories only where the dynamics are not chaotic.
     cpu, rec_c, _ = trained("cpu", g, 2, 40, graphs=False)
-    report("CPU vs GPU float32 loss trajectories, max relative difference",
-           float(np.max(np.abs(rec_c.loss - rec.loss) / rec_c.loss)), 1e-3)
+    diff = np.abs(rec_c.loss - rec.loss) / rec_c.loss
+    report("CPU vs GPU float32, epoch-0 loss, max relative difference", float(diff[:, 0].max()), 1e-5)
+    calm = np.asarray(ens.g) < 1
+    report("CPU vs GPU float32, 40-epoch loss trajectories at g < 1, max relative difference",
+           float(diff[calm].max()), 1e-3)
 
 
 def main() -> int:

@@ -86,3 +86,15 @@ def test_resume_refuses_a_different_config(tmp_path):
 def test_load_errors(tmp_path):
     with pytest.raises(store.RunError, match="is not a run directory"):
         load(tmp_path)
+
+
+def test_a_stored_run_is_the_same_run_on_another_device(tmp_path):
+    """Experiments reuse a run trained on a GPU when reproducing on a CPU (and back)."""
+    import dataclasses
+
+    from randstruct.experiments import _same_spec
+
+    spec = _spec(train=TrainConfig(epochs=2, batch_size=4, lr0=0.5))
+    execute(spec, tmp_path / "r", progress=False)
+    assert _same_spec(tmp_path / "r", dataclasses.replace(spec, device="cuda"))
+    assert not _same_spec(tmp_path / "r", dataclasses.replace(spec, g=(0.0, 1.2)))

@@ -9,6 +9,7 @@ reusing completed runs and resuming interrupted ones.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -172,8 +173,9 @@ def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", 
 
 
 def _same_spec(path: Path, spec: RunSpec) -> bool:
+    """Same run up to the device: a run trained on a GPU is reused (or resumed) on a CPU and back."""
     try:
-        return RunSpec.from_dict(store.read_config(path)["spec"]) == spec
+        return dataclasses.replace(RunSpec.from_dict(store.read_config(path)["spec"]), device=spec.device) == spec
     except (store.RunError, KeyError, TypeError, ValueError):
         return False
 
