@@ -4,6 +4,7 @@ Checks, each printed as PASS/FAIL with its measured number:
 - kernel gradients on the GPU (float64, float32, float32 with TF32) against float64 autograd of
   the plain reference model on the CPU, as relative Frobenius errors;
 - training with CUDA graphs equals training with eager launches (losses, weights, divergence marks);
+- singular values of dW computed on host threads equal those computed on the device;
 - a member trained inside an ensemble follows its trajectory trained alone (float32);
 - a run interrupted and resumed from its state is identical to an uninterrupted one;
 - CPU and GPU float32 trajectories agree up to the growth of rounding differences.
@@ -68,10 +69,10 @@ def gradient_errors(device: str) -> None:
 
 
 def trained(device, g, seeds, epochs, graphs, lr0=0.05, until=None, state=None, task="flipflop", rec_step=5,
-            nonlinearity="tanh"):
+            nonlinearity="tanh", **options):
     t = get_task(task)
     ens = Ensemble.init(128, g, seeds, t.n_in, t.n_out, device=device, nonlinearity=nonlinearity)
-    trainer = Trainer(ens, t, TrainConfig(epochs=epochs, lr0=lr0, rec_step=rec_step), cuda_graphs=graphs)
+    trainer = Trainer(ens, t, TrainConfig(epochs=epochs, lr0=lr0, rec_step=rec_step), cuda_graphs=graphs, **options)
     if state is not None:
         trainer.load_state_dict(state)
     try:
@@ -97,6 +98,9 @@ def training_paths(device: str) -> None:
     report("divergence marks equal with and without graphs", 0.0 if same else 1.0, 0.0, same)
 
     ens, rec, _ = trained(device, g, 2, 40, graphs=True)
+    _, rec_dev, _ = trained(device, g, 2, 40, graphs=True, host_spectra=False)
+    report("singular values of dW on host threads vs on the device, max relative difference",
+           float(np.nanmax(np.abs(rec.sv_dw - rec_dev.sv_dw)[:, 1:] / rec_dev.sv_dw[:, 1:, :1])), 1e-5)
     alone, rec1, _ = trained(device, [1.2], [1], 40, graphs=True)
     member = int(np.flatnonzero((np.asarray(ens.g) == 1.2) & (np.asarray(ens.seed) == 1))[0])
     report("ensemble member vs trained alone (graphs), loss relative difference",

@@ -149,6 +149,23 @@ def test_prefetched_batches_give_the_same_training_and_resume_exactly():
     torch.testing.assert_close(resumed_ens.wrec, plain.wrec, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("nonlinearity, lr0", [("tanh", 0.5), ("linear", 20.0)])
+def test_spectra_on_host_threads_give_the_same_records(nonlinearity, lr0):
+    """The accelerator path computes full spectra on worker threads; with linear networks and a
+    huge rate some members diverge, so the rows of the surviving members must land right."""
+    task = _flipflop()
+    config = TrainConfig(epochs=10, batch_size=4, lr0=lr0, rec_step=2)
+    g = [0.0, 0.6, 1.2, 1.8]
+    plain = Ensemble.init(N, g, 1, 2, 2, nonlinearity=nonlinearity)
+    rec_plain = train(plain, task, config)
+    threaded = Ensemble.init(N, g, 1, 2, 2, nonlinearity=nonlinearity)
+    trainer = Trainer(threaded, task, config, host_spectra=True)
+    rec = trainer.run()
+    trainer.close()
+    np.testing.assert_array_equal(rec.diverged_epoch, rec_plain.diverged_epoch)
+    np.testing.assert_array_equal(rec.sv_dw, rec_plain.sv_dw)
+
+
 def test_fixed_user_batch():
     task = _flipflop()
     batch = task.sample(6, 0)

@@ -9,6 +9,11 @@ keep the leading singular values at full float precision.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
 import torch
 
 
@@ -55,3 +60,48 @@ class SubspaceTracker:
         else:
             self.q[members] = q
         return sv[:, : self.k]
+
+
+class HostSingularValues:
+    """Full singular spectra of a batch of device matrices, computed on host threads.
+
+    cuSOLVER takes a batch of 256 x 256 matrices one after another (about 7 ms each on an H200), so
+    full spectra at every record would dominate a GPU run. Here the matrices are copied to pinned
+    host memory asynchronously and split over worker threads, while the device trains on.
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or max(1, min(8, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="randstruct-spectra")
+        self.pending: list = []
+
+    def submit(self, m: torch.Tensor, done: Callable[[slice, np.ndarray], None]) -> None:
+        """Start the singular values of each matrix of ``m`` (E, N, N); ``done(rows, values)``
+        receives them (descending) for each block of rows, on a worker thread."""
+        if m.device.type == "cuda":
+            host = torch.empty(m.shape, dtype=m.dtype, pin_memory=True)
+            host.copy_(m, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record()
+        else:
+            host, ready = m.clone(), None
+        size = -(-len(host) // self.workers)
+        for start in range(0, len(host), size):
+            rows = slice(start, start + size)
+            self.pending.append(self.pool.submit(self._job, host[rows], ready, rows, done))
+
+    @staticmethod
+    def _job(chunk: torch.Tensor, ready, rows: slice, done) -> None:
+        if ready is not None:
+            ready.synchronize()
+        done(rows, torch.linalg.svdvals(chunk).numpy())
+
+    def wait(self) -> None:
+        """Block until every submitted spectrum has been delivered (re-raising a worker's error)."""
+        pending, self.pending = self.pending, []
+        for fut in pending:
+            fut.result()
+
+    def close(self) -> None:
+        self.wait()
+        self.pool.shutdown(wait=True)

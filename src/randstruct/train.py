@@ -21,7 +21,7 @@ import torch
 from . import kernels
 from .model import PARAMS, Ensemble, to_kernel_layout
 from .seeding import member_rng
-from .spectra import SubspaceTracker, leading_eigenvalues
+from .spectra import HostSingularValues, SubspaceTracker, leading_eigenvalues
 from .tasks import Batch, Task
 
 OPTIMIZERS = ("adam", "sgd")
@@ -262,11 +262,12 @@ class Trainer:
     never wait for the host, so on a GPU they can be captured once as CUDA graphs and replayed
     (``cuda_graphs``, default on for CUDA unless the environment sets RANDSTRUCT_CUDA_GRAPHS=0;
     results are the same either way): one launch per stage instead of about a thousand
-    kernel launches per epoch, while batches for the next epochs are built on worker threads.
+    kernel launches per epoch, while batches for the next epochs are built on worker threads and
+    full singular spectra of dW are computed on host threads (``prefetch``, ``host_spectra``).
     """
 
     def __init__(self, ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None,
-                 cuda_graphs: bool | None = None, prefetch: bool | None = None):
+                 cuda_graphs: bool | None = None, prefetch: bool | None = None, host_spectra: bool | None = None):
         if task.n_in != ensemble.n_in or task.n_out != ensemble.n_out:
             raise ValueError(
                 f"task {task.name!r} has {task.n_in} inputs / {task.n_out} outputs but the networks have "
@@ -297,11 +298,16 @@ class Trainer:
         use_prefetch = on_cuda if prefetch is None else prefetch
         self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
         self._graphs, self._warm, self._stream = None, False, None
+        full_spectra = self.sv_tracker is None
+        use_host = on_cuda if host_spectra is None else host_spectra
+        self._spectra = HostSingularValues() if use_host and full_spectra else None
 
     # ------------------------------------------------------------------ record
     @property
     def record(self) -> TrainRecord:
         """The training history so far (copied from the device)."""
+        if self._spectra is not None:
+            self._spectra.wait()
         rec = self._record
         hist = self._hist.cpu().numpy()
         rec.loss[...], rec.grad_norm[...] = hist[0], hist[1]
@@ -413,11 +419,16 @@ class Trainer:
         if not alive.any():
             return
         dw = ens.dw[self.active]
-        if self.sv_tracker is not None:
-            sv = self.sv_tracker(dw, self.active)
+        if self._spectra is not None:
+            members, n_sv = np.flatnonzero(alive), rec.sv_dw.shape[-1]
+
+            def deliver(rows: slice, values: np.ndarray) -> None:
+                rec.sv_dw[members[rows], j] = values[:, :n_sv]
+
+            self._spectra.submit(dw, deliver)
         else:
-            sv = torch.linalg.svdvals(dw)[:, : rec.sv_dw.shape[-1]]
-        rec.sv_dw[alive, j] = sv.cpu().numpy()
+            sv = self.sv_tracker(dw, self.active) if self.sv_tracker is not None else torch.linalg.svdvals(dw)
+            rec.sv_dw[alive, j] = sv[:, : rec.sv_dw.shape[-1]].cpu().numpy()
         if rec.eig_w is not None:
             rec.eig_w[alive, j] = leading_eigenvalues(ens.wrec[self.active], rec.eig_w.shape[-1]).cpu().numpy()
         if rec.weights is not None:
@@ -507,9 +518,11 @@ class Trainer:
         self.epoch = state["epoch"]
 
     def close(self) -> None:
-        """Stop the batch workers (only started on accelerators)."""
+        """Stop the batch and spectra workers (only started on accelerators)."""
         if self._prefetch is not None:
             self._prefetch.close()
+        if self._spectra is not None:
+            self._spectra.close()
 
 
 class _progress:
