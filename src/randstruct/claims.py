@@ -168,7 +168,7 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
         where = ""
         if ranks.size:
             worst = ds.g.values[ok][ranks == ranks.max()]
-            levels, means = _group_means(ds.g.values[ok], ranks.astype(float))
+            _, means = _group_means(ds.g.values[ok], ranks.astype(float))
             where = (f" (at g = {', '.join(f'{v:g}' for v in np.unique(worst))}; per-g means "
                      f"{_fmt(means.min())} to {_fmt(means.max())})")
         out.append(Claim(f"E1.{task}.rank", "fig2d", f"{task}: functional rank of every converged network ≤ 10",

@@ -12,6 +12,7 @@ import math
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -203,8 +204,6 @@ class Prefetcher:
     """
 
     def __init__(self, stream: BatchStream, depth: int = 4, workers: int = 4):
-        from concurrent.futures import ThreadPoolExecutor
-
         self.stream, self.depth = stream, depth
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="randstruct-batches")
         self.pending: list = []
@@ -346,20 +345,21 @@ class Trainer:
         batch = self._prefetch.next() if self._prefetch is not None else self.stream.next()
         if self.cuda_graphs and self._warm:
             return self._replay(batch)
-        batch = tuple(t.to(self.ensemble.device, non_blocking=True) for t in batch)
-        self._epoch_t.fill_(self.epoch)
         if not self.cuda_graphs:
-            return self._eager(*batch)
+            return self._eager(batch)
         # The first step runs eagerly on the stream that will capture: lazy library set-up
         # (cuBLAS workspaces, ...) must happen outside the capture.
         with torch.cuda.stream(self._side_stream()):
-            loss = self._eager(*batch)
+            loss = self._eager(batch)
         torch.cuda.current_stream(self.ensemble.device).wait_stream(self._stream)
         self._warm = True
         return loss
 
-    def _eager(self, inputs, targets, mask) -> torch.Tensor:
-        trace, d_out, shown = self._forward_stage(inputs, targets, mask)
+    def _eager(self, batch) -> torch.Tensor:
+        """One epoch launched op by op; ``batch`` may still be on the host (pinned)."""
+        batch = tuple(t.to(self.ensemble.device, non_blocking=True) for t in batch)
+        self._epoch_t.fill_(self.epoch)
+        trace, d_out, shown = self._forward_stage(*batch)
         self._record_if_due()
         self._backward_stage(trace, d_out, shown)
         self.epoch += 1
@@ -380,8 +380,7 @@ class Trainer:
                               RuntimeWarning, stacklevel=3)
                 torch.cuda.synchronize(self.ensemble.device)
                 self.cuda_graphs = False
-                self._epoch_t.fill_(self.epoch)
-                return self._eager(*(t.to(self.ensemble.device, non_blocking=True) for t in batch))
+                return self._eager(batch)
         fwd, bwd, static = self._graphs
         for dst, src in zip(static, batch):
             if dst is not src:
