@@ -55,6 +55,36 @@ def test_gradient_matches_finite_differences():
         assert fd[idx[0]].item() == pytest.approx(grads[name][idx].item(), rel=1e-6, abs=1e-10), name
 
 
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 2.5e-7), (F64, 5e-16)])
+def test_cpu_tanh_is_within_rounding_of_exact_tanh(dtype, atol):
+    x = torch.cat([torch.linspace(-20, 20, 400_001, dtype=F64), torch.linspace(-1e-4, 1e-4, 20_001, dtype=F64),
+                   torch.tensor([0.0, float("inf"), -float("inf")], dtype=F64)])
+    out = torch.empty(x.shape, dtype=dtype)
+    kernels._tanh(x.to(dtype), out)
+    exact = torch.tanh(x.to(dtype).to(F64))
+    assert (out.to(F64) - exact).abs().max().item() <= atol
+    assert out[-3:].tolist() == [0.0, 1.0, -1.0]
+
+
+def test_workspace_reuse_changes_nothing():
+    """A reused workspace gives the same bits as fresh buffers, for new data and for new shapes."""
+    ws = kernels.Workspace()
+    for seed, b in [(0, 4), (1, 4), (2, 6)]:
+        ens, u, target, mask = _random_problem("tanh", b=b, seed=seed)
+        lay = [to_kernel_layout(a, ens.size, F64, "cpu") for a in (u, target, mask)]
+        results = []
+        for workspace in (None, ws):
+            trace = kernels.forward(lay[0], ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, 0.5, "tanh",
+                                    workspace=workspace)
+            _, d_out = kernels.masked_mse(trace.outputs, lay[1], lay[2])
+            results.append((trace.outputs, kernels.backward(trace, d_out, ens.wrec, ens.wo, 0.5, "tanh",
+                                                            workspace=workspace)))
+        (out_a, grads_a), (out_b, grads_b) = results
+        assert torch.equal(out_a, out_b)
+        for name in grads_a:
+            assert torch.equal(grads_a[name], grads_b[name]), (seed, name)
+
+
 @pytest.mark.parametrize("nonlinearity", ["tanh", "linear"])
 def test_forward_without_trace_equals_trace_and_reference(nonlinearity):
     ens, u, _, _ = _random_problem(nonlinearity, seed=5)

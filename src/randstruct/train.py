@@ -297,6 +297,8 @@ class Trainer:
         use_prefetch = on_cuda if prefetch is None else prefetch
         self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
         self._graphs, self._warm, self._stream = None, False, None
+        # CUDA's caching allocator already reuses the big per-epoch buffers; a CPU needs a workspace.
+        self._workspace = None if on_cuda else kernels.Workspace()
         full_spectra = self.sv_tracker is None
         use_host = on_cuda if host_spectra is None else host_spectra
         self._spectra = HostSingularValues() if use_host and full_spectra else None
@@ -323,7 +325,8 @@ class Trainer:
     def _forward_stage(self, inputs, targets, mask):
         ens = self.ensemble
         shown = self.active.clone()
-        trace = kernels.forward(inputs, ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, self.dt, ens.nonlinearity)
+        trace = kernels.forward(inputs, ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, self.dt, ens.nonlinearity,
+                                workspace=self._workspace)
         loss, d_out = kernels.masked_mse(trace.outputs, targets, mask)
         self._mark(torch.isfinite(loss))
         d_out.mul_(_per_member(self.active.to(d_out.dtype), d_out)).nan_to_num_(0.0)
@@ -332,7 +335,8 @@ class Trainer:
 
     def _backward_stage(self, trace, d_out, shown):
         ens, cfg = self.ensemble, self.config
-        grads = kernels.backward(trace, d_out, ens.wrec, ens.wo, self.dt, ens.nonlinearity, cfg.trainable)
+        grads = kernels.backward(trace, d_out, ens.wrec, ens.wo, self.dt, ens.nonlinearity, cfg.trainable,
+                                 workspace=self._workspace)
         sq = sum(g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads.values())
         self._write_history(1, torch.where(shown, sq.sqrt(), float("nan")))
         self._update(grads)
