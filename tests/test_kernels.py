@@ -66,6 +66,22 @@ def test_cpu_tanh_is_within_rounding_of_exact_tanh(dtype, atol):
     assert out[-3:].tolist() == [0.0, 1.0, -1.0]
 
 
+@pytest.mark.parametrize("b", [1, 4])
+def test_kernels_leave_their_arguments_untouched(b):
+    """The state is updated in place; with batch 1 a careless copy of x0 would alias it."""
+    ens, u, target, mask = _random_problem("tanh", b=b, seed=4)
+    lay = [to_kernel_layout(a, ens.size, F64, "cpu") for a in (u, target, mask)]
+    before = [t.clone() for t in (*ens.params().values(), *lay)]
+    kernels.forward(lay[0], ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, 0.5, "tanh", keep_trace=False)
+    trace = kernels.forward(lay[0], ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, 0.5, "tanh")
+    _, d_out = kernels.masked_mse(trace.outputs, lay[1], lay[2])
+    d_copy = d_out.clone()
+    kernels.backward(trace, d_out, ens.wrec, ens.wo, 0.5, "tanh")
+    assert torch.equal(d_out, d_copy)
+    for old, new in zip(before, (*ens.params().values(), *lay)):
+        assert torch.equal(old, new)
+
+
 def test_workspace_reuse_changes_nothing():
     """A reused workspace gives the same bits as fresh buffers, for new data and for new shapes."""
     ws = kernels.Workspace()

@@ -90,36 +90,39 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     """Simulate on ``inputs`` (E, K, B, n_in).
 
     With ``keep_trace`` returns a :class:`Trace` (for training); otherwise only the outputs
-    (E, K, B, n_out), holding a single state in memory (for evaluating large ensembles).
+    (E, K, B, n_out), holding two steps in memory (for evaluating large ensembles).
     """
     n_net, n_steps, batch, n_in = inputs.shape
     n = wrec.shape[-1]
     tanh = nonlinearity == "tanh"
     m = _augmented_weights(wi, wrec, b, dt)
-    x = x0[:, None, :].expand(n_net, batch, n).contiguous()
-    # The matmul operand lives in its own contiguous buffer: batched matmuls on strided slices of
-    # the big trace buffer fall back to slow paths (badly so for batch 1).
     width = _width(n, n_in)
-    cur = inputs.new_zeros((n_net, batch, width))
-    cur[..., n + n_in] = 1
-    aug = _empty(workspace, "aug", (n_net, n_steps + 1, batch, width), inputs) if keep_trace else None
-    outputs = None if keep_trace else inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
+    held = n_steps + 1 if keep_trace else 2  # evaluation cycles through two rows
+    aug = _empty(workspace, "aug", (n_net, held, batch, width), inputs)
+    aug[..., n + n_in] = 1
+    aug[..., n + n_in + 1:] = 0
+    if keep_trace:
+        aug[:, :n_steps, :, n:n + n_in] = inputs
+        aug[:, n_steps, :, n:n + n_in] = 0
+    else:
+        outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
+    x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
     for k in range(n_steps + 1):
+        row = aug[:, k % held]
         if k:
-            x = torch.bmm(cur, m).add_(x, alpha=1.0 - dt)
+            # a strided row is a fine matmul input (only strided outputs are slow on a CPU)
+            x.baddbmm_(aug[:, (k - 1) % held], m, beta=1.0 - dt)
         if tanh:
-            _tanh(x, cur[..., :n])
+            _tanh(x, row[..., :n])
         else:
-            cur[..., :n] = x
-        if k < n_steps:
-            cur[..., n:n + n_in] = inputs[:, k]
-        if keep_trace:
-            aug[:, k] = cur
-        elif k:
-            torch.bmm(cur[..., :n], wo, out=outputs[:, k - 1])
+            row[..., :n] = x
+        if not keep_trace:
+            if k < n_steps:
+                row[..., n:n + n_in] = inputs[:, k]
+            if k:
+                torch.bmm(row[..., :n], wo, out=outputs[:, k - 1])
     if not keep_trace:
         return outputs
-    aug[:, n_steps, :, n:n + n_in] = 0
     outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
     return Trace(aug, outputs.view(n_net, n_steps, batch, -1), n_in)
 
@@ -140,39 +143,37 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     n_net, n_steps, batch, n_out = d_out.shape
     n = wrec.shape[-1]
     tanh = nonlinearity == "tanh"
-    # One matmul per step: [dL/dx[k+1], dL/dz[k-1]] @ [dt W; Wout^T] is the part of dL/dx[k] that
-    # flows back through phi(x[k]), before multiplying by phi'(x[k]).
-    m = torch.cat([wrec * dt, wo.transpose(1, 2)], dim=1)
+    dtw, wo_t = wrec * dt, wo.transpose(1, 2)
     dz = d_out.transpose(0, 1).contiguous()  # (K, E, B, n_out): contiguous per step
-    cur = d_out.new_empty((n_net, batch, n + n_out))
     deltas = _empty(workspace, "deltas", (n_net, n_steps, batch, n), d_out)
+    back = d_out.new_empty((n_net, batch, n))  # what reaches x[k] through phi(x[k])
     squares = d_out.new_empty((n_net, batch, n))
 
-    def times_phi_prime(v, k):
+    def times_phi_prime(k):
         if tanh:
             r = aug[:, k, :, :n]
-            v.addcmul_(v, torch.mul(r, r, out=squares), value=-1.0)
-        return v
+            back.addcmul_(back, torch.mul(r, r, out=squares), value=-1.0)
+        return back
 
     # dL/dx[K] only has the readout term of output K-1.
-    delta = times_phi_prime(torch.bmm(dz[n_steps - 1], wo.transpose(1, 2)), n_steps)
-    deltas[:, n_steps - 1] = delta
-    for k in range(n_steps - 1, -1, -1):
+    torch.bmm(dz[n_steps - 1], wo_t, out=back)
+    deltas[:, n_steps - 1] = times_phi_prime(n_steps)
+    last = 0 if "x0" in need else 1  # dL/dx[0] only matters for x0's gradient
+    for k in range(n_steps - 1, last - 1, -1):
         # dL/dx[k] = (1-dt) dL/dx[k+1] + phi'(x[k]) (dt W^T dL/dx[k+1] + Wout dL/dz[k-1])
-        cur[..., :n] = delta
+        after = deltas[:, k]
+        torch.bmm(after, dtw, out=back)
+        if k:  # x[0] feeds no output
+            back.baddbmm_(dz[k - 1], wo_t)
+        times_phi_prime(k)
         if k:
-            cur[..., n:] = dz[k - 1]
+            torch.add(back, after, alpha=1.0 - dt, out=deltas[:, k - 1])
         else:
-            cur[..., n:] = 0  # x[0] feeds no output
-        if k == 0 and "x0" not in need:
-            break
-        delta = times_phi_prime(torch.bmm(cur, m), k).add_(delta, alpha=1.0 - dt)
-        if k:
-            deltas[:, k - 1] = delta
+            back.add_(after, alpha=1.0 - dt)
 
     grads = {}
     if "x0" in need:
-        grads["x0"] = delta.sum(dim=1)
+        grads["x0"] = back.sum(dim=1)
     flat_d = deltas.view(n_net, n_steps * batch, n)
     if need & {"wrec", "wi", "b"}:
         full = torch.bmm(flat_d.transpose(1, 2), aug[:, :n_steps].reshape(n_net, n_steps * batch, -1)).mul_(dt)
