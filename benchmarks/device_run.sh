@@ -1,7 +1,7 @@
 #!/bin/bash
 # One prepared session on a lent CUDA machine (run from the repository root; results under $OUT):
-# GPU correctness checks, the benchmark table, the paper-scale E1 grid's wall time, and the
-# paper-scale reproduction of Figs 1-4 (+ S2-S5) with its claims report.
+# GPU correctness checks, where an epoch of E = 145 goes (host or device), the benchmark table, and
+# the paper-scale E1 grid's wall time (its stores stay there; the reproduction was brought back once).
 # Needs the zarr/xarray wheels in .whl (see docs/performance.md). Budget: about 9 minutes.
 set -u
 export PYTHONUNBUFFERED=1
@@ -26,18 +26,12 @@ cat "$LOGS/env.txt"
 step check 100 python3 benchmarks/gpu_check.py
 tail -14 "$LOGS/check.txt"
 if grep -q "^FAIL .*graphs" "$LOGS/check.txt"; then export RANDSTRUCT_CUDA_GRAPHS=0; echo "graphs OFF"; fi
-step e1 200 python3 -m randstruct experiment nonlinear --scale paper --device cuda --out /tmp/paper/runs --no-progress
-tail -5 "$LOGS/e1.txt"
-step reproduce $(( $(left) - 120 )) python3 -m randstruct reproduce fig1 fig2 fig3 fig4 figS2 figS3 figS4 figS5 \
-  --scale paper --device cuda --out /tmp/paper --no-progress
-cat /tmp/paper/claims.md 2>/dev/null | cut -c1-150; tail -4 "$LOGS/reproduce.txt"
-step bench $(( $(left) - 15 )) python3 -m randstruct bench --device cuda --json "$LOGS/bench.json"
+step profile 90 python3 benchmarks/gpu_profile.py
+head -12 "$LOGS/profile.txt"
+step bench 150 python3 -m randstruct bench --device cuda --epochs 50 --json "$LOGS/bench.json"
 cat "$LOGS/bench.txt"
+step e1 $(( $(left) - 10 )) python3 -m randstruct experiment nonlinear --scale paper --device cuda --out /tmp/paper/runs \
+  --no-progress
+tail -5 "$LOGS/e1.txt"
 tar czf "$OUT/logs.tgz" -C $LOGS .
-cd /tmp/paper || exit 0
-tar czf "$OUT/figures.tgz" --exclude='*.zarr' --exclude='*.pt' .
-# Run stores without the weight matrices (their chunks; metadata stays, so they open as fill values).
-ex=(); for v in w w0 wi wi0 wo wo0 weights; do ex+=(--exclude="*/results.zarr/$v/c"); done
-tar czf /tmp/stores.tgz "${ex[@]}" --exclude='*.pt' --exclude=figures $(ls -d */ | grep -v figures)
-split -b 14M -d /tmp/stores.tgz "$OUT/stores.tgz."
 ls -la "$OUT"

@@ -13,7 +13,32 @@ def test_suite_rows_and_table_on_cpu():
     assert len(bench.format_table(rows).splitlines()) == 2 + len(rows)
 
 
-def test_gpu_variants_cover_graphs_eager_and_tf32():
+def test_gpu_variants_cover_fixed_batch_graphs_eager_and_tf32():
     labels = [(label, opts) for label, _, opts in bench.gpu_variants([8])]
-    assert labels == [("ensemble E=8", {}), ("ensemble E=8, no graphs", {"cuda_graphs": False}),
-                      ("ensemble E=8, TF32", {"tf32": True})]
+    assert labels == [("ensemble E=8, fixed batch", {"fixed_batch": True}), ("ensemble E=8", {}),
+                      ("ensemble E=8, no graphs", {"cuda_graphs": False}), ("ensemble E=8, TF32", {"tf32": True})]
+
+
+def test_fixed_batch_measurement_skips_task_generation():
+    fixed = bench.measure_ensemble(16, 2, epochs=1, repeats=1, fixed_batch=True)
+    fresh = bench.measure_ensemble(16, 2, epochs=1, repeats=1)
+    assert fixed["rates"][0] > 0 and fixed["task_share"] != fixed["task_share"]  # NaN: nothing generated
+    assert 0 < fresh["task_share"] < 1
+
+
+def test_gpu_task_share_is_the_slowdown_against_a_fixed_batch(monkeypatch):
+    """The suite's accelerator bookkeeping, with the measurements stubbed (no GPU needed)."""
+    rates = {"serial": 10.0, "fixed_batch": 100.0, "default": 90.0, "cuda_graphs": 40.0, "tf32": 95.0}
+
+    def fake(kind, n, n_net, epochs, repeats, device, **opts):
+        rate = rates["serial"] if kind == "serial" else rates[next(iter(opts), "default")]
+        return {"rates": [rate] * repeats, "task_share": 0.5, "peak_mb": 1.0}
+
+    monkeypatch.setattr(bench, "_measure", fake)
+    monkeypatch.setattr(bench, "matmul_rate", lambda *a, **k: 1000.0)
+    rows = {r["config"]: r for r in bench.run_suite(((16, (4,)),), device="cuda", log=lambda line: None)}
+    assert rows["ensemble E=4"]["task_share"] == 1 - 90.0 / 100.0
+    assert rows["serial reference"]["task_share"] == 0.5
+    for label in ("ensemble E=4, fixed batch", "ensemble E=4, no graphs", "ensemble E=4, TF32"):
+        assert rows[label]["task_share"] != rows[label]["task_share"], label
+    assert rows["ensemble E=4"]["vs_serial"] == 9.0

@@ -75,20 +75,23 @@ def _timed(fn, repeats: int, device) -> list[float]:
 
 
 def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu", cuda_graphs: bool | None = None,
-                     tf32: bool = False) -> dict:
+                     tf32: bool = False, fixed_batch: bool = False) -> dict:
     """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch.
 
-    On an accelerator the batches are built on worker threads while the device trains, so the
-    share counted there is what the training loop itself spends: the per-member random draws.
+    With ``fixed_batch`` every epoch reuses one batch, so no task generation at all: on an
+    accelerator the batches are made on host threads while the device trains, and the honest cost
+    of that generation is how much slower training is with it than without (``run_suite``).
+    On a CPU generation is part of the epoch and timed directly.
     """
     task = get_task(TASK)
     config = TrainConfig(epochs=epochs * (repeats + 1), batch_size=BATCH, rec_step=10**9)
     ens = Ensemble.init(n, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out, device=device)
+    data = task.sample(BATCH, np.random.default_rng(0)) if fixed_batch else None
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     if torch.device(device).type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    trainer = Trainer(ens, task, config, cuda_graphs=cuda_graphs)
+    trainer = Trainer(ens, task, config, data=data, cuda_graphs=cuda_graphs)
     try:
         trainer.run(until=epochs)  # warm-up (and graph capture)
         done = [epochs]
@@ -101,11 +104,12 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
     finally:
         trainer.close()
         torch.backends.cuda.matmul.allow_tf32 = previous
-    stream = BatchStream(task, ens, BATCH)
-    making = stream.draw if trainer._prefetch is not None else stream.next
-    gen_time = statistics.median(_timed(making, 5, device))
-    return {"rates": [n_net * epochs / t for t in times], "task_share": gen_time / (statistics.median(times) / epochs),
-            "peak_mb": _peak_memory_mb(device)}
+    share = float("nan")
+    if not fixed_batch:
+        stream = BatchStream(task, ens, BATCH)
+        making = stream.draw if trainer.prefetching else stream.next
+        share = statistics.median(_timed(making, 5, device)) / (statistics.median(times) / epochs)
+    return {"rates": [n_net * epochs / t for t in times], "task_share": share, "peak_mb": _peak_memory_mb(device)}
 
 
 def measure_serial(n: int, epochs: int, repeats: int, device="cpu") -> dict:
@@ -149,16 +153,22 @@ def _measure(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: s
 
 
 def gpu_variants(ensembles) -> list[tuple[str, int, dict]]:
-    """Per E: CUDA graphs (the default), eager launches, and graphs with TF32 matmuls (opt-in)."""
+    """Per E: one fixed batch (no task generation), CUDA graphs (the default), eager launches, and
+    graphs with TF32 matmuls (opt-in)."""
     out = []
     for e in ensembles:
-        out += [(f"ensemble E={e}", e, {}), (f"ensemble E={e}, no graphs", e, {"cuda_graphs": False}),
+        out += [(f"ensemble E={e}, fixed batch", e, {"fixed_batch": True}), (f"ensemble E={e}", e, {}),
+                (f"ensemble E={e}, no graphs", e, {"cuda_graphs": False}),
                 (f"ensemble E={e}, TF32", e, {"tf32": True})]
     return out
 
 
 def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cpu", log=print) -> list[dict]:
-    """Every configuration of the suite; returns one row per configuration (also logged as it goes)."""
+    """Every configuration of the suite; returns one row per configuration (also logged as it goes).
+
+    On an accelerator the task share of a default row is 1 - its rate / the fixed-batch rate: the
+    time that generating batches on the host adds to an epoch (variants other than the default
+    leave it blank)."""
     rows = []
     task = get_task(TASK)
     gpu = torch.device(device).type == "cuda"
@@ -166,17 +176,24 @@ def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cp
         # the ceiling of each row is bmm with that row's number of networks: a large E no longer
         # fits the weights in cache, so one common reference would flatter the small ensembles
         peaks = {e: matmul_rate(n, e, BATCH, device) for e in sorted({1, *ensembles})}
-        serial = _measure("serial", n, 1, max(2, epochs // 2), repeats, device)
         variants = gpu_variants(ensembles) if gpu else [(f"ensemble E={e}", e, {}) for e in ensembles]
-        configs = [("serial reference", 1, serial)] + [
-            (label, e, _measure("ensemble", n, e, epochs, repeats, device, **opts)) for label, e, opts in variants]
-        base = statistics.median(serial["rates"])
-        for label, e, m in configs:
+        base, fixed = None, {}
+        for label, e, opts in [("serial reference", 1, None)] + variants:
+            if opts is None:
+                m = _measure("serial", n, 1, max(2, epochs // 2), repeats, device)
+            else:
+                m = _measure("ensemble", n, e, epochs, repeats, device, **opts)
             med = statistics.median(m["rates"])
+            base = med if base is None else base
+            if opts and opts.get("fixed_batch"):
+                fixed[e] = med
+            share = m["task_share"]
+            if gpu and opts is not None:
+                share = 1 - med / fixed[e] if not opts else float("nan")
             gflops = med * recurrent_flops(n, BATCH, task.n_steps) / 1e9
             row = {"config": label, "N": n, "E": e, "min": min(m["rates"]), "median": med, "max": max(m["rates"]),
                    "vs_serial": med / base, "gflops": gflops, "bmm_gflops": peaks[e], "fraction_of_bmm": gflops / peaks[e],
-                   "task_share": m["task_share"], "peak_mb": m["peak_mb"]}
+                   "task_share": share, "peak_mb": m["peak_mb"]}
             rows.append(row)
             log(format_row(row))
     return rows

@@ -520,6 +520,11 @@ class Trainer:
         self._diverged.copy_(torch.as_tensor(self._record.diverged_epoch))
         self.epoch = state["epoch"]
 
+    @property
+    def prefetching(self) -> bool:
+        """Whether batches are built ahead on worker threads (the draws stay on this thread)."""
+        return self._prefetch is not None
+
     def close(self) -> None:
         """Stop the batch and spectra workers (only started on accelerators)."""
         if self._prefetch is not None:
