@@ -1,8 +1,8 @@
 """Where an epoch of the largest ensemble goes on an accelerator: device or host bound?
 
 Prints, for flip-flop at N = 256, batch 32 and E networks (default 145):
-1. the host pipeline alone: milliseconds per batch that the draws (training thread) and builds
-   (worker threads) deliver when nothing else runs;
+1. the host side alone: milliseconds per batch of the draws (training thread), of one build, and
+   of the whole prefetch pipeline (draws + builds on worker threads) when nothing else runs;
 2. the trainer with CUDA graphs, with fresh batches and with one fixed batch (no generation):
    milliseconds per epoch; the fixed-batch epoch is the device's own time;
 3. an eager epoch under the profiler: kernels per epoch, device time per epoch summed over
@@ -35,17 +35,26 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def host_pipeline(n_net: int, batches: int) -> float:
+def _ms(fn, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return (time.perf_counter() - start) / count * 1e3
+
+
+def host_pipeline(n_net: int, batches: int) -> tuple[float, float, float]:
+    """ms per batch: draws alone, one build alone, and the whole prefetch pipeline (threads share the
+    GIL, so the pipeline can be slower than its parts suggest)."""
     task = get_task(TASK)
     ens = Ensemble.init(N, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out)
-    prefetch = Prefetcher(BatchStream(task, ens, BATCH))
+    stream = BatchStream(task, ens, BATCH)
+    draws = stream.draw()
+    alone = _ms(stream.draw, 10), _ms(lambda: stream.build(draws, device="cpu"), 10)
+    prefetch = Prefetcher(stream)
     try:
         for _ in range(prefetch.depth + 1):
             prefetch.next()
-        start = time.perf_counter()
-        for _ in range(batches):
-            prefetch.next()
-        return (time.perf_counter() - start) / batches * 1e3
+        return (*alone, _ms(prefetch.next, batches))
     finally:
         prefetch.close()
 
@@ -101,7 +110,9 @@ def main() -> None:
     a = ap.parse_args()
     e = a.networks
     print(f"flip-flop N={N}, batch {BATCH}, E={e} on {a.device}", flush=True)
-    print(f"host pipeline: {host_pipeline(e, max(10, a.epochs // 2)):.2f} ms per batch", flush=True)
+    draw, build, pipeline = host_pipeline(e, max(10, a.epochs // 2))
+    print(f"host: draws {draw:.2f} ms, one build {build:.2f} ms, prefetch pipeline {pipeline:.2f} ms per batch",
+          flush=True)
     for fixed in (False, True):
         ms = trainer_epoch(e, a.epochs, a.device, fixed)
         print(f"trainer, {'fixed batch' if fixed else 'fresh batches'}: {ms:.2f} ms per epoch "
