@@ -6,6 +6,7 @@ import torch
 
 from randstruct import kernels, reference
 from randstruct.model import Ensemble, to_kernel_layout
+from randstruct.tasks import get_task
 
 F64 = torch.float64
 
@@ -43,6 +44,27 @@ def test_gradients_match_float64_autograd(nonlinearity, dt):
             torch.testing.assert_close(grads[name][e], leaf.grad, rtol=1e-10, atol=1e-13, msg=name)
 
 
+def test_float32_gradients_stay_close_to_float64_autograd():
+    """Worst relative error 5.8e-6 with torch.tanh. Cheaper tanh formulas fail here: 2 sigmoid(2x) - 1
+    (3.8e-5) and sign(x) (1 - 2 sigmoid(-2|x|)) (5.5e-5) lose the relative precision of small rates."""
+    task = get_task("flipflop")
+    ens = Ensemble.init(96, [0.0, 0.9, 1.8], 1, task.n_in, task.n_out, dtype=F64)
+    batch = task.sample(16, 7)
+    u, y, m = (torch.as_tensor(a, dtype=F64) for a in (batch.inputs, batch.targets, batch.mask))
+    f32 = {k: v.float() for k, v in ens.params().items()}
+    lay = [to_kernel_layout(a, 3, torch.float32, "cpu") for a in (u, y, m)]
+    trace = kernels.forward(lay[0], f32["wi"], f32["wrec"], f32["wo"], f32["b"], f32["x0"], task.dt, "tanh")
+    _, d_out = kernels.masked_mse(trace.outputs, lay[1], lay[2])
+    grads = kernels.backward(trace, d_out, f32["wrec"], f32["wo"], task.dt, "tanh")
+    for e in range(3):
+        leaves = {k: v[e].clone().requires_grad_() for k, v in ens.params().items()}
+        reference.loss(u, y, m, leaves["wi"], leaves["wrec"], leaves["wo"], leaves["b"], leaves["x0"],
+                       task.dt, "tanh").backward()
+        for name, leaf in leaves.items():
+            err = torch.linalg.vector_norm(grads[name][e].double() - leaf.grad) / torch.linalg.vector_norm(leaf.grad)
+            assert err < 3e-5, (e, name, err.item())
+
+
 def test_gradient_matches_finite_differences():
     ens, u, target, mask = _random_problem("tanh", seed=3)
     _, grads = _kernel_grads(ens, u, target, mask, 0.5)
@@ -53,17 +75,6 @@ def test_gradient_matches_finite_differences():
         getattr(minus, name)[idx] -= eps
         fd = (_kernel_grads(plus, u, target, mask, 0.5)[0] - _kernel_grads(minus, u, target, mask, 0.5)[0]) / (2 * eps)
         assert fd[idx[0]].item() == pytest.approx(grads[name][idx].item(), rel=1e-6, abs=1e-10), name
-
-
-@pytest.mark.parametrize("dtype, atol", [(torch.float32, 2.5e-7), (F64, 5e-16)])
-def test_cpu_tanh_is_within_rounding_of_exact_tanh(dtype, atol):
-    x = torch.cat([torch.linspace(-20, 20, 400_001, dtype=F64), torch.linspace(-1e-4, 1e-4, 20_001, dtype=F64),
-                   torch.tensor([0.0, float("inf"), -float("inf")], dtype=F64)])
-    out = torch.empty(x.shape, dtype=dtype)
-    kernels._tanh(x.to(dtype), out)
-    exact = torch.tanh(x.to(dtype).to(F64))
-    assert (out.to(F64) - exact).abs().max().item() <= atol
-    assert out[-3:].tolist() == [0.0, 1.0, -1.0]
 
 
 @pytest.mark.parametrize("b", [1, 4])

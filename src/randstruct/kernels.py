@@ -54,17 +54,6 @@ def _empty(workspace: Workspace | None, name: str, shape: tuple, like: torch.Ten
     return like.new_empty(shape) if workspace is None else workspace.empty(name, shape, like)
 
 
-def _tanh(x: torch.Tensor, out: torch.Tensor) -> None:
-    if x.device.type == "cpu":
-        # torch.tanh on a CPU is ~4x slower than sigmoid; tanh x = 2 sigmoid(2x) - 1 is within 2e-7
-        # of tanh in float32, below the rounding of the matmul that produced x.
-        torch.mul(x, 2.0, out=out)
-        torch.sigmoid(out, out=out)
-        out.mul_(2.0).sub_(1.0)
-    else:
-        torch.tanh(x, out=out)
-
-
 ALIGN = 16  # pad the augmented width to whole 64-byte cache lines: odd row strides slow the matmuls
 
 
@@ -113,7 +102,7 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
             # a strided row is a fine matmul input (only strided outputs are slow on a CPU)
             x.baddbmm_(aug[:, (k - 1) % held], m, beta=1.0 - dt)
         if tanh:
-            _tanh(x, row[..., :n])
+            torch.tanh(x, out=row[..., :n])
         else:
             row[..., :n] = x
         if not keep_trace:
