@@ -1,8 +1,8 @@
 """Where an epoch of the largest ensemble goes on an accelerator: device or host bound?
 
 Prints, for flip-flop at N = 256, batch 32 and E networks (default 145):
-1. the host side alone: milliseconds per batch of the draws (training thread), of one build, and
-   of the whole prefetch pipeline (draws + builds on worker threads) when nothing else runs;
+1. the host side alone: milliseconds per batch made in this process, and delivered by the
+   prefetching worker processes when nothing else runs;
 2. the trainer with CUDA graphs, with fresh batches and with one fixed batch (no generation):
    milliseconds per epoch; the fixed-batch epoch is the device's own time;
 3. an eager epoch under the profiler: kernels per epoch, device time per epoch summed over
@@ -25,7 +25,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from randstruct.model import Ensemble
 from randstruct.tasks import get_task
-from randstruct.train import BatchStream, Prefetcher, TrainConfig, Trainer
+from randstruct.batches import BatchStream, Prefetcher
+from randstruct.train import TrainConfig, Trainer
 
 TASK, N, BATCH = "flipflop", 256, 32
 
@@ -42,19 +43,17 @@ def _ms(fn, count: int) -> float:
     return (time.perf_counter() - start) / count * 1e3
 
 
-def host_pipeline(n_net: int, batches: int) -> tuple[float, float, float]:
-    """ms per batch: draws alone, one build alone, and the whole prefetch pipeline (threads share the
-    GIL, so the pipeline can be slower than its parts suggest)."""
+def host_pipeline(n_net: int, batches: int) -> tuple[float, float]:
+    """ms per batch: made in this process, and delivered by the prefetching worker processes."""
     task = get_task(TASK)
     ens = Ensemble.init(N, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out)
     stream = BatchStream(task, ens, BATCH)
-    draws = stream.draw()
-    alone = _ms(stream.draw, 10), _ms(lambda: stream.build(draws, device="cpu"), 10)
+    alone = _ms(stream.next, 10)
     prefetch = Prefetcher(stream)
     try:
         for _ in range(prefetch.depth + 1):
             prefetch.next()
-        return (*alone, _ms(prefetch.next, batches))
+        return alone, _ms(prefetch.next, batches)
     finally:
         prefetch.close()
 
@@ -110,8 +109,8 @@ def main() -> None:
     a = ap.parse_args()
     e = a.networks
     print(f"flip-flop N={N}, batch {BATCH}, E={e} on {a.device}", flush=True)
-    draw, build, pipeline = host_pipeline(e, max(10, a.epochs // 2))
-    print(f"host: draws {draw:.2f} ms, one build {build:.2f} ms, prefetch pipeline {pipeline:.2f} ms per batch",
+    alone, pipeline = host_pipeline(e, max(10, a.epochs // 2))
+    print(f"host: one batch in this process {alone:.2f} ms, from the prefetching workers {pipeline:.2f} ms",
           flush=True)
     for fixed in (False, True):
         ms = trainer_epoch(e, a.epochs, a.device, fixed)

@@ -126,7 +126,7 @@ def test_resume_from_state_dict_is_exact():
 
 
 def test_prefetched_batches_give_the_same_training_and_resume_exactly():
-    """Batches built ahead on worker threads (the accelerator path) change nothing, even when a
+    """Batches made ahead by worker processes (the accelerator path) change nothing, even when a
     checkpoint is taken while batches beyond it were already drawn."""
     task = _flipflop()
     config = TrainConfig(epochs=10, batch_size=4, lr0=0.5, rec_step=2)

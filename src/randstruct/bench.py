@@ -23,7 +23,8 @@ from . import reference
 from .model import Ensemble
 from .seeding import member_rng
 from .tasks import get_task
-from .train import BatchStream, TrainConfig, Trainer
+from .batches import BatchStream
+from .train import TrainConfig, Trainer
 
 TASK = "flipflop"
 BATCH = 32
@@ -79,8 +80,8 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
     """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch.
 
     With ``fixed_batch`` every epoch reuses one batch, so no task generation at all: on an
-    accelerator the batches are made on host threads while the device trains, and the honest cost
-    of that generation is how much slower training is with it than without (``run_suite``).
+    accelerator the batches are made in worker processes while the device trains, and the honest
+    cost of that generation is how much slower training is with it than without (``run_suite``).
     On a CPU generation is part of the epoch and timed directly.
     """
     task = get_task(TASK)
@@ -105,10 +106,9 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
         trainer.close()
         torch.backends.cuda.matmul.allow_tf32 = previous
     share = float("nan")
-    if not fixed_batch:
+    if not fixed_batch and not trainer.prefetching:
         stream = BatchStream(task, ens, BATCH)
-        making = stream.draw if trainer.prefetching else stream.next
-        share = statistics.median(_timed(making, 5, device)) / (statistics.median(times) / epochs)
+        share = statistics.median(_timed(stream.next, 5, device)) / (statistics.median(times) / epochs)
     return {"rates": [n_net * epochs / t for t in times], "task_share": share, "peak_mb": _peak_memory_mb(device)}
 
 

@@ -12,7 +12,6 @@ import math
 import os
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -20,7 +19,8 @@ import numpy as np
 import torch
 
 from . import kernels
-from .model import PARAMS, Ensemble, to_kernel_layout
+from .batches import BatchStream, Prefetcher
+from .model import PARAMS, Ensemble
 from .seeding import member_rng
 from .spectra import HostSingularValues, SubspaceTracker, leading_eigenvalues
 from .tasks import Batch, Task
@@ -139,106 +139,6 @@ class TrainRecord:
         )
 
 
-class BatchStream:
-    """Fresh training batches for every member, each from the member's own random stream.
-
-    A batch is made in two parts: the per-member random draws (sequential: every member's
-    generator must advance in order) and the vectorised build of the arrays from the draws (pure,
-    so it can run on worker threads while the device trains on the previous batch).
-    """
-
-    def __init__(self, task: Task, ensemble: Ensemble, batch_size: int, data: Batch | None = None):
-        self.task, self.batch_size = task, batch_size
-        self.rngs = [member_rng(int(s), float(g), "train") for g, s in zip(ensemble.g, ensemble.seed)]
-        self.n_net, self.dtype, self.device = ensemble.size, ensemble.dtype, ensemble.device
-        self._fixed = None
-        if data is not None:
-            self._fixed = self._to_tensors(data.inputs, data.targets, data.mask)
-        elif not task.stochastic:
-            self._fixed = self._to_tensors(*self._arrays(task.sample(batch_size, self.rngs[0])))
-
-    @property
-    def fixed(self) -> bool:
-        return self._fixed is not None
-
-    @staticmethod
-    def _arrays(batch: Batch):
-        return batch.inputs, batch.targets, batch.mask
-
-    def _to_tensors(self, *arrays):
-        return tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device) for a in arrays)
-
-    def draw(self) -> dict:
-        """Every member's random trial parameters for the next batch, merged."""
-        parts = [self.task.draw(self.batch_size, rng) for rng in self.rngs]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-    def build(self, draws: dict, device=None) -> tuple[torch.Tensor, ...]:
-        """(inputs, targets, mask) in kernel layout (E, K, B, C) on ``device`` (default: the networks')."""
-        batch = self.task.build(draws)
-        shape = (self.n_net, self.batch_size)
-        device = self.device if device is None else device
-        return tuple(to_kernel_layout(a.reshape(shape + a.shape[1:]), self.n_net, self.dtype, device)
-                     for a in self._arrays(batch))
-
-    def next(self):
-        """(inputs, targets, mask) in kernel layout (E, K, B, C)."""
-        if self._fixed is not None:
-            return self._fixed
-        return self.build(self.draw())
-
-    def state(self) -> list[dict]:
-        return [rng.bit_generator.state for rng in self.rngs]
-
-    def set_state(self, states: list[dict]) -> None:
-        for rng, s in zip(self.rngs, states):
-            rng.bit_generator.state = s
-
-
-class Prefetcher:
-    """Batches built ahead on worker threads, in pinned host memory, for an accelerator.
-
-    The draws stay on the calling thread and in order, so every member sees the same random
-    stream as without prefetching; :meth:`state` is the generators' state after the last batch
-    handed out (what a checkpoint must hold), not after the last one drawn.
-    """
-
-    def __init__(self, stream: BatchStream, depth: int = 4, workers: int = 4):
-        self.stream, self.depth = stream, depth
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="randstruct-batches")
-        self.pending: list = []
-
-    def _build(self, draws: dict):
-        batch = self.stream.build(draws, device="cpu")
-        # Pinned memory lets the copy to the device run asynchronously.
-        return tuple(t.pin_memory() for t in batch) if torch.cuda.is_available() else batch
-
-    def next(self) -> tuple[torch.Tensor, ...]:
-        """The next batch as pinned host tensors in kernel layout."""
-        while len(self.pending) < self.depth:
-            before = self.stream.state()
-            self.pending.append((before, self.pool.submit(self._build, self.stream.draw())))
-        return self.pending.pop(0)[1].result()
-
-    def state(self) -> list[dict]:
-        return self.pending[0][0] if self.pending else self.stream.state()
-
-    def wait(self) -> None:
-        """Let the batches in flight finish (no worker may touch CUDA while a graph is captured)."""
-        for _, fut in self.pending:
-            fut.result()
-
-    def reset(self, states: list[dict]) -> None:
-        for _, fut in self.pending:
-            fut.cancel()
-        self.pending = []
-        self.stream.set_state(states)
-
-    def close(self) -> None:
-        self.reset(self.state())
-        self.pool.shutdown(wait=True)
-
-
 def _tracker(ensemble: Ensemble, k: int, oversample: int = 6) -> SubspaceTracker:
     """Subspace tracker whose random start comes from each member's own stream."""
     p = min(ensemble.n, k + oversample)
@@ -261,7 +161,7 @@ class Trainer:
     never wait for the host, so on a GPU they can be captured once as CUDA graphs and replayed
     (``cuda_graphs``, default on for CUDA unless the environment sets RANDSTRUCT_CUDA_GRAPHS=0;
     results are the same either way): one launch per stage instead of about a thousand
-    kernel launches per epoch, while batches for the next epochs are built on worker threads and
+    kernel launches per epoch, while batches for the next epochs are made in worker processes and
     full singular spectra of dW are computed on host threads (``prefetch``, ``host_spectra``).
     """
 
@@ -402,8 +302,6 @@ class Trainer:
         static = tuple(torch.empty(t.shape, dtype=t.dtype, device=dev) for t in batch)
         fwd, bwd = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
         stream = self._side_stream()
-        if self._prefetch is not None:
-            self._prefetch.wait()
         with torch.cuda.graph(fwd, stream=stream, capture_error_mode="thread_local"):
             out = self._forward_stage(*static)
         with torch.cuda.graph(bwd, stream=stream, pool=fwd.pool(), capture_error_mode="thread_local"):
@@ -522,11 +420,11 @@ class Trainer:
 
     @property
     def prefetching(self) -> bool:
-        """Whether batches are built ahead on worker threads (the draws stay on this thread)."""
+        """Whether batches are made ahead by worker processes."""
         return self._prefetch is not None
 
     def close(self) -> None:
-        """Stop the batch and spectra workers (only started on accelerators)."""
+        """Stop the batch and spectra workers (started on accelerators only, unless asked for)."""
         if self._prefetch is not None:
             self._prefetch.close()
         if self._spectra is not None:
