@@ -32,10 +32,9 @@ def test_gpu_task_share_is_the_slowdown_against_a_fixed_batch(monkeypatch):
 
     def fake(kind, n, n_net, epochs, repeats, device, **opts):
         rate = rates["serial"] if kind == "serial" else rates[next(iter(opts), "default")]
-        return {"rates": [rate] * repeats, "task_share": 0.5, "peak_mb": 1.0}
+        return {"rates": [rate] * repeats, "ceilings": [1000.0] * repeats, "task_share": 0.5, "peak_mb": 1.0}
 
     monkeypatch.setattr(bench, "_measure", fake)
-    monkeypatch.setattr(bench, "matmul_rate", lambda *a, **k: 1000.0)
     rows = {r["config"]: r for r in bench.run_suite(((16, (4,)),), device="cuda", log=lambda line: None)}
     assert rows["ensemble E=4"]["task_share"] == 1 - 90.0 / 100.0
     assert rows["serial reference"]["task_share"] == 0.5

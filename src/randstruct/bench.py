@@ -80,6 +80,16 @@ def _timed(fn, repeats: int, device) -> list[float]:
     return times
 
 
+def _timed_beside_bmm(fn, repeats: int, device, n: int, n_net: int) -> tuple[list[float], list[float]]:
+    """Times of ``fn`` and, just before each, the bmm ceiling at (n, n_net): this machine's speed
+    drifts by tens of percent within a minute, so each repeat is compared with its own ceiling."""
+    times, ceilings = [], []
+    for _ in range(repeats):
+        ceilings.append(matmul_rate(n, n_net, BATCH, device, seconds=0.3, windows=3))
+        times += _timed(fn, 1, device)
+    return times, ceilings
+
+
 def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu", cuda_graphs: bool | None = None,
                      tf32: bool = False, fixed_batch: bool = False) -> dict:
     """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch.
@@ -106,7 +116,7 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
             done[0] += epochs
             trainer.run(until=done[0])
 
-        times = _timed(chunk, repeats, device)
+        times, ceilings = _timed_beside_bmm(chunk, repeats, device, n, n_net)
     finally:
         trainer.close()
         torch.backends.cuda.matmul.allow_tf32 = previous
@@ -114,7 +124,8 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
     if not fixed_batch and not trainer.prefetching:
         stream = BatchStream(task, ens, BATCH)
         share = statistics.median(_timed(stream.next, 5, device)) / (statistics.median(times) / epochs)
-    return {"rates": [n_net * epochs / t for t in times], "task_share": share, "peak_mb": _peak_memory_mb(device)}
+    return {"rates": [n_net * epochs / t for t in times], "ceilings": ceilings, "task_share": share,
+            "peak_mb": _peak_memory_mb(device)}
 
 
 def measure_serial(n: int, epochs: int, repeats: int, device="cpu") -> dict:
@@ -133,8 +144,9 @@ def measure_serial(n: int, epochs: int, repeats: int, device="cpu") -> dict:
         reference.train(params, ("wi", "wrec", "wo"), batches(epochs), task.dt, "tanh", 0.05 / n)
 
     reference.train(params, ("wi", "wrec", "wo"), batches(2), task.dt, "tanh", 0.05 / n)
-    times = _timed(chunk, repeats, device)
-    return {"rates": [epochs / t for t in times], "task_share": float("nan"), "peak_mb": _peak_memory_mb(device)}
+    times, ceilings = _timed_beside_bmm(chunk, repeats, device, n, 1)
+    return {"rates": [epochs / t for t in times], "ceilings": ceilings, "task_share": float("nan"),
+            "peak_mb": _peak_memory_mb(device)}
 
 
 def _in_subprocess(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: str) -> dict:
@@ -181,9 +193,6 @@ def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cp
         variants = gpu_variants(ensembles) if gpu else [(f"ensemble E={e}", e, {}) for e in ensembles]
         base, fixed = None, {}
         for label, e, opts in [("serial reference", 1, None)] + variants:
-            # the ceiling of a row is bmm with that row's number of networks (a large E no longer
-            # fits the weights in cache), timed just before it: the machine's speed drifts
-            peak = matmul_rate(n, e, BATCH, device)
             if opts is None:
                 m = _measure("serial", n, 1, max(2, epochs // 2), repeats, device)
             else:
@@ -195,9 +204,13 @@ def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cp
             share = m["task_share"]
             if gpu and opts is not None:
                 share = 1 - med / fixed[e] if not opts else float("nan")
-            gflops = med * recurrent_flops(n, BATCH, task.n_steps) / 1e9
+            flop = recurrent_flops(n, BATCH, task.n_steps) / 1e9
+            # the ceiling is bmm with the row's own number of networks (a large E no longer fits the
+            # weights in cache), timed before each repeat
+            fraction = statistics.median(r * flop / c for r, c in zip(m["rates"], m["ceilings"]))
             row = {"config": label, "N": n, "E": e, "min": min(m["rates"]), "median": med, "max": max(m["rates"]),
-                   "vs_serial": med / base, "gflops": gflops, "bmm_gflops": peak, "fraction_of_bmm": gflops / peak,
+                   "vs_serial": med / base, "gflops": med * flop, "bmm_gflops": statistics.median(m["ceilings"]),
+                   "fraction_of_bmm": fraction,
                    "task_share": share, "peak_mb": m["peak_mb"]}
             rows.append(row)
             log(format_row(row))
