@@ -5,6 +5,7 @@ import json
 import pytest
 
 from randstruct.cli import main
+from randstruct import reproduce
 from randstruct.reproduce import FIGURES, resolve
 
 
@@ -37,3 +38,16 @@ def test_smoke_reproduction_of_every_figure(tmp_path):
     stamp = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("config.json")}
     assert main(["reproduce", "fig3", "--scale", "smoke", "--out", str(out), "--no-progress"]) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("config.json")} == stamp
+
+
+def test_g_points_need_the_papers_samples_at_paper_scale_and_two_at_smoke_scale():
+    class FakeRun:
+        def __init__(self, seeds):
+            self.spec = type("Spec", (), {"seeds": tuple(range(seeds))})()
+
+    five, three = {"a": FakeRun(5)}, {"a": FakeRun(3), "b": FakeRun(4)}
+    assert reproduce.min_samples("fig2", "paper", five) == 5
+    assert reproduce.min_samples("figS1", "paper", five) == 3
+    assert reproduce.min_samples("fig2", "paper", three) == 3
+    assert reproduce.min_samples("fig2", "smoke", three) == 2
+    assert reproduce.min_samples("fig2", "smoke", {"a": FakeRun(1)}) == 1

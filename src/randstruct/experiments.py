@@ -52,7 +52,7 @@ def nonlinear(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
             runs[task] = _nonlinear_spec(task, 256, _grid(g_max), 5, epochs, rec_step, device)
         else:
             smoke_epochs = SMOKE_NONLINEAR[task]
-            runs[task] = _nonlinear_spec(task, 128, (0.0, 0.9, 1.8), 2, smoke_epochs, max(1, smoke_epochs // 100),
+            runs[task] = _nonlinear_spec(task, 128, (0.0, 0.9, 1.8), 3, smoke_epochs, max(1, smoke_epochs // 100),
                                          device)
     return runs
 
