@@ -142,3 +142,16 @@ def test_masked_mse_normalises_by_masked_entries():
     loss, d_out = kernels.masked_mse(out, target, mask)
     assert loss.item() == pytest.approx(0.5)
     torch.testing.assert_close(d_out, -mask / 3)
+
+
+def test_member_chunks_cover_the_ensemble_in_balanced_cache_sized_calls():
+    for n_net, n in [(1, 256), (40, 256), (145, 256), (8, 1024), (7, 16)]:
+        chunks = kernels.member_chunks(n_net, n, 2, 4, "cpu")
+        assert chunks[0].start == 0 and chunks[-1].stop == n_net
+        assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))
+        sizes = [c.stop - c.start for c in chunks]
+        assert max(sizes) - min(sizes) <= 1
+        per_member = (kernels._width(n, 2) + n) * n * 4
+        assert max(sizes) * per_member <= kernels.CACHE_BUDGET or max(sizes) <= 4
+    assert len(kernels.member_chunks(145, 256, 2, 4, "cpu")) == 7
+    assert kernels.member_chunks(145, 256, 2, 4, "cuda") == [slice(0, 145)]

@@ -125,6 +125,23 @@ def test_resume_from_state_dict_is_exact():
     torch.testing.assert_close(second.wrec, full.wrec, rtol=0, atol=0)
 
 
+def test_training_in_member_chunks_changes_nothing(monkeypatch):
+    """On a CPU the kernels run over cache-sized chunks of members; the records are bitwise those
+    of one call over the whole ensemble."""
+    task = _flipflop()
+    config = TrainConfig(epochs=6, batch_size=4, lr0=0.5, rec_step=2)
+    whole = Ensemble.init(N, [0.0, 0.5, 1.0, 1.5, 2.0], 1, 2, 2)
+    rec_whole = train(whole, task, config)
+    monkeypatch.setattr("randstruct.kernels.CACHE_BUDGET", 1)  # chunks of 4 members at least
+    chunked = Ensemble.init(N, [0.0, 0.5, 1.0, 1.5, 2.0], 1, 2, 2)
+    trainer = Trainer(chunked, task, config)
+    assert len(trainer._chunks) == 2
+    rec = trainer.run()
+    np.testing.assert_array_equal(rec.loss, rec_whole.loss)
+    np.testing.assert_array_equal(rec.sv_dw, rec_whole.sv_dw)
+    torch.testing.assert_close(chunked.wrec, whole.wrec, rtol=0, atol=0)
+
+
 def test_prefetched_batches_give_the_same_training_and_resume_exactly():
     """Batches made ahead by worker processes (the accelerator path) change nothing, even when a
     checkpoint is taken while batches beyond it were already drawn."""

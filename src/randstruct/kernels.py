@@ -54,6 +54,25 @@ def _empty(workspace: Workspace | None, name: str, shape: tuple, like: torch.Ten
     return like.new_empty(shape) if workspace is None else workspace.empty(name, shape, like)
 
 
+CACHE_BUDGET = 12 * 2**20  # bytes of weights that one CPU kernel call reads at every step
+
+
+def member_chunks(n_net: int, n: int, n_in: int, itemsize: int, device) -> list[slice]:
+    """Members per kernel call, as balanced slices of the ensemble axis.
+
+    On a CPU the weights one call reads at every step (forward and backward factors) should stay
+    in cache: at N = 256 a call over 145 networks streams 80 MB per step from memory, and 7 calls
+    of ~21 networks ran 25-30 % faster (E = 40: 12 %; results bitwise equal). On an accelerator
+    one call for all.
+    """
+    if torch.device(device).type != "cpu":
+        return [slice(0, n_net)]
+    per_member = (_width(n, n_in) + n) * n * itemsize
+    count = -(-n_net // max(4, CACHE_BUDGET // per_member))
+    bounds = [round(i * n_net / count) for i in range(count + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
 ALIGN = 16  # pad the augmented width to whole 64-byte cache lines: odd row strides slow the matmuls
 
 

@@ -197,8 +197,10 @@ class Trainer:
         use_prefetch = on_cuda if prefetch is None else prefetch
         self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
         self._graphs, self._warm, self._stream = None, False, None
-        # CUDA's caching allocator already reuses the big per-epoch buffers; a CPU needs a workspace.
-        self._workspace = None if on_cuda else kernels.Workspace()
+        self._chunks = kernels.member_chunks(ensemble.size, ensemble.n, ensemble.n_in,
+                                             ensemble.wrec.element_size(), dev)
+        # CUDA's caching allocator already reuses the big per-epoch buffers; a CPU needs workspaces.
+        self._workspaces = [None if on_cuda else kernels.Workspace() for _ in self._chunks]
         full_spectra = self.sv_tracker is None
         use_host = on_cuda if host_spectra is None else host_spectra
         self._spectra = HostSingularValues() if use_host and full_spectra else None
@@ -225,18 +227,20 @@ class Trainer:
     def _forward_stage(self, inputs, targets, mask):
         ens = self.ensemble
         shown = self.active.clone()
-        trace = kernels.forward(inputs, ens.wi, ens.wrec, ens.wo, ens.b, ens.x0, self.dt, ens.nonlinearity,
-                                workspace=self._workspace)
-        loss, d_out = kernels.masked_mse(trace.outputs, targets, mask)
+        traces = [kernels.forward(inputs[c], ens.wi[c], ens.wrec[c], ens.wo[c], ens.b[c], ens.x0[c], self.dt,
+                                  ens.nonlinearity, workspace=w) for c, w in zip(self._chunks, self._workspaces)]
+        outputs = traces[0].outputs if len(traces) == 1 else torch.cat([t.outputs for t in traces])
+        loss, d_out = kernels.masked_mse(outputs, targets, mask)
         self._mark(torch.isfinite(loss))
         d_out.mul_(_per_member(self.active.to(d_out.dtype), d_out)).nan_to_num_(0.0)
         self._write_history(0, torch.where(shown, loss, float("nan")))
-        return trace, d_out, shown
+        return traces, d_out, shown
 
-    def _backward_stage(self, trace, d_out, shown):
+    def _backward_stage(self, traces, d_out, shown):
         ens, cfg = self.ensemble, self.config
-        grads = kernels.backward(trace, d_out, ens.wrec, ens.wo, self.dt, ens.nonlinearity, cfg.trainable,
-                                 workspace=self._workspace)
+        parts = [kernels.backward(t, d_out[c], ens.wrec[c], ens.wo[c], self.dt, ens.nonlinearity, cfg.trainable,
+                                  workspace=w) for t, c, w in zip(traces, self._chunks, self._workspaces)]
+        grads = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         sq = sum(g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads.values())
         self._write_history(1, torch.where(shown, sq.sqrt(), float("nan")))
         self._update(grads)
