@@ -190,6 +190,7 @@ def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cp
     task = get_task(TASK)
     gpu = torch.device(device).type == "cuda"
     for n, ensembles in sizes:
+        flop = recurrent_flops(n, BATCH, task.n_steps) / 1e9  # per network-epoch, in GFLOP
         variants = gpu_variants(ensembles) if gpu else [(f"ensemble E={e}", e, {}) for e in ensembles]
         base, fixed = None, {}
         for label, e, opts in [("serial reference", 1, None)] + variants:
@@ -204,7 +205,6 @@ def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cp
             share = m["task_share"]
             if gpu and opts is not None:
                 share = 1 - med / fixed[e] if not opts else float("nan")
-            flop = recurrent_flops(n, BATCH, task.n_steps) / 1e9
             # the ceiling is bmm with the row's own number of networks (a large E no longer fits the
             # weights in cache), timed before each repeat
             fraction = statistics.median(r * flop / c for r, c in zip(m["rates"], m["ceilings"]))
