@@ -78,6 +78,13 @@ def test_a_failing_worker_reports_its_error():
         prefetch.close()
 
 
+@pytest.mark.parametrize("option, value", [("workers", 0), ("depth", 0), ("workers", 1.5)])
+def test_bad_prefetch_options_are_one_line_errors(option, value):
+    _, _, stream = _stream()
+    with pytest.raises(ValueError, match=f"^{option} must be an integer >= 1, got {value}$"):
+        Prefetcher(stream, **{option: value})
+
+
 def test_fixed_batches_are_not_prefetched():
     task = get_task("simple")
     ens = Ensemble.init(16, G, 1, task.n_in, task.n_out, nonlinearity="linear")

@@ -122,6 +122,9 @@ class Prefetcher:
     def __init__(self, stream: BatchStream, depth: int = 4, workers: int | None = None):
         if stream.fixed:
             raise ValueError("a fixed batch needs no prefetching")
+        for name, value in (("depth", depth), ("workers", workers)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.stream, self.depth = stream, depth
         n_net = stream.n_net
         workers = min(n_net, workers or _default_workers())
@@ -165,6 +168,12 @@ class Prefetcher:
         if self._broken:
             raise RuntimeError("an earlier batch failed in a worker process; this prefetcher is unusable")
 
+    def _drain(self) -> None:
+        """Wait for the batches in flight and return their slots unused."""
+        while self.pending:
+            self._replies()
+            self.free.append(self.pending.popleft())
+
     def _fill(self) -> None:
         self._check()
         while self.free:
@@ -192,9 +201,7 @@ class Prefetcher:
     def reset(self, states: list[dict]) -> None:
         """Drop the batches made ahead and restart every generator from ``states``."""
         self._check()
-        while self.pending:
-            self._replies()
-            self.free.append(self.pending.popleft())
+        self._drain()
         for conn, (lo, hi) in zip(self.conns, self.ranges):
             conn.send(("seek", states[lo:hi]))
         self._replies()
@@ -205,9 +212,8 @@ class Prefetcher:
         if not self.procs:
             return
         try:
-            while self.pending and not self._broken:
-                self._replies()
-                self.free.append(self.pending.popleft())
+            if not self._broken:
+                self._drain()
         finally:
             self.stream.set_state(self._after)
             for conn in self.conns:
