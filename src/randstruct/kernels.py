@@ -115,20 +115,22 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     else:
         outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
+    # every step's views made at once: indexing inside the loop cost one network ~12 % of an epoch
+    rows, rates = aug.unbind(1), aug[..., :n].unbind(1)
     for k in range(n_steps + 1):
-        row = aug[:, k % held]
+        rate = rates[k % held]
         if k:
             # a strided row is a fine matmul input (only strided outputs are slow on a CPU)
-            x.baddbmm_(aug[:, (k - 1) % held], m, beta=1.0 - dt)
+            x.baddbmm_(rows[(k - 1) % held], m, beta=1.0 - dt)
         if tanh:
-            torch.tanh(x, out=row[..., :n])
+            torch.tanh(x, out=rate)
         else:
-            row[..., :n] = x
+            rate.copy_(x)
         if not keep_trace:
             if k < n_steps:
-                row[..., n:n + n_in] = inputs[:, k]
+                rows[k % held][..., n:n + n_in] = inputs[:, k]
             if k:
-                torch.bmm(row[..., :n], wo, out=outputs[:, k - 1])
+                torch.bmm(rate, wo, out=outputs[:, k - 1])
     if not keep_trace:
         return outputs
     outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
@@ -156,26 +158,26 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     deltas = _empty(workspace, "deltas", (n_net, n_steps, batch, n), d_out)
     back = d_out.new_empty((n_net, batch, n))  # what reaches x[k] through phi(x[k])
     squares = d_out.new_empty((n_net, batch, n))
+    rates, delta_rows, dzs = aug[..., :n].unbind(1), deltas.unbind(1), dz.unbind(0)
 
     def times_phi_prime(k):
         if tanh:
-            r = aug[:, k, :, :n]
-            back.addcmul_(back, torch.mul(r, r, out=squares), value=-1.0)
+            back.addcmul_(back, torch.mul(rates[k], rates[k], out=squares), value=-1.0)
         return back
 
     # dL/dx[K] only has the readout term of output K-1.
-    torch.bmm(dz[n_steps - 1], wo_t, out=back)
-    deltas[:, n_steps - 1] = times_phi_prime(n_steps)
+    torch.bmm(dzs[n_steps - 1], wo_t, out=back)
+    delta_rows[n_steps - 1].copy_(times_phi_prime(n_steps))
     last = 0 if "x0" in need else 1  # dL/dx[0] only matters for x0's gradient
     for k in range(n_steps - 1, last - 1, -1):
         # dL/dx[k] = (1-dt) dL/dx[k+1] + phi'(x[k]) (dt W^T dL/dx[k+1] + Wout dL/dz[k-1])
-        after = deltas[:, k]
+        after = delta_rows[k]
         torch.bmm(after, dtw, out=back)
         if k:  # x[0] feeds no output
-            back.baddbmm_(dz[k - 1], wo_t)
+            back.baddbmm_(dzs[k - 1], wo_t)
         times_phi_prime(k)
         if k:
-            torch.add(back, after, alpha=1.0 - dt, out=deltas[:, k - 1])
+            torch.add(back, after, alpha=1.0 - dt, out=delta_rows[k - 1])
         else:
             back.add_(after, alpha=1.0 - dt)
 
