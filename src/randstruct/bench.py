@@ -82,17 +82,23 @@ def _timed(fn, repeats: int, device) -> list[float]:
     return times
 
 
+def _warm_time(train, epochs: int, device) -> float:
+    """Seconds of ``train(epochs)`` after one untimed ``train(1)``: after another process or the
+    bmm ceiling had the cores, a first epoch ran 10-15 % slower than the next ones (its data
+    evicted from the caches)."""
+    train(1)
+    return _timed(lambda: train(epochs), 1, device)[0]
+
+
 def _timed_beside_references(train, epochs: int, repeats: int, device, n: int, n_net: int, clock=None) -> dict:
-    """Times of ``train(epochs)`` and, just before each, the bmm ceiling at (n, n_net) and the serial
-    rate (``clock``, a :class:`SerialClock`), then one untimed epoch: after the references had the
-    cores, a first epoch ran 10-15 % slower than the next ones (its data evicted from the caches)."""
+    """Times of ``train(epochs)`` (:func:`_warm_time`) and, just before each, the bmm ceiling at
+    (n, n_net) and the serial rate (``clock``, a :class:`SerialClock`)."""
     times, ceilings, serial = [], [], []
     for _ in range(repeats):
         ceilings.append(matmul_rate(n, n_net, BATCH, device, seconds=0.3, windows=3))
         if clock is not None:
             serial.append(clock.rate())
-        train(1)
-        times += _timed(lambda: train(epochs), 1, device)
+        times.append(_warm_time(train, epochs, device))
     return {"times": times, "ceilings": ceilings, "serial": serial}
 
 
@@ -137,13 +143,12 @@ class SerialClock:
 
 
 def serve_serial(n: int, epochs: int, device="cpu") -> None:
-    """The :class:`SerialClock` process: answers each line of stdin with a serial rate, timed after
-    one untimed epoch, like every repeat of the suite (:func:`_timed_beside_references`)."""
+    """The :class:`SerialClock` process: answers each line of stdin with a serial rate, timed like
+    every repeat of the suite (:func:`_warm_time`)."""
     train = _serial_trainer(n, device)
     print("ready", flush=True)
     for _ in sys.stdin:
-        train(1)
-        print(epochs / _timed(lambda: train(epochs), 1, device)[0], flush=True)
+        print(epochs / _warm_time(train, epochs, device), flush=True)
 
 
 def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu", cuda_graphs: bool | None = None,
