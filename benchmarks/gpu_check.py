@@ -20,10 +20,10 @@ import sys
 import numpy as np
 import torch
 
-from randstruct import kernels, reference
-from randstruct.model import Ensemble, to_kernel_layout
+from randstruct.engine import kernels, reference
+from randstruct.engine.model import Ensemble, to_kernel_layout
 from randstruct.tasks import get_task
-from randstruct.train import TrainConfig, Trainer
+from randstruct.engine.train import TrainConfig, Trainer
 
 F64 = torch.float64
 FAILED = []

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from randstruct.model import Ensemble
+from randstruct.engine.model import Ensemble
 from randstruct.tasks import get_task
-from randstruct.batches import BatchStream, Prefetcher
-from randstruct.train import TrainConfig, Trainer
+from randstruct.engine.batches import BatchStream, Prefetcher
+from randstruct.engine.train import TrainConfig, Trainer
 
 TASK, N, BATCH = "flipflop", 256, 32
 

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from .model import Ensemble  # noqa: E402
-from .runs import Run, RunSpec, execute, load  # noqa: E402
-from .tasks import get_task  # noqa: E402
-from .train import TrainConfig, Trainer, train  # noqa: E402
+from randstruct.engine.model import Ensemble  # noqa: E402
+from randstruct.runs import Run, RunSpec, execute, load  # noqa: E402
+from randstruct.tasks import get_task  # noqa: E402
+from randstruct.engine.train import TrainConfig, Trainer, train  # noqa: E402
 
 __all__ = ["Ensemble", "Run", "RunSpec", "TrainConfig", "Trainer", "execute", "get_task", "load", "train"]

@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from . import store
-from .model import Ensemble, check_grid
-from .tasks import Task, get_task
-from .train import TrainConfig, Trainer
+from randstruct import store
+from randstruct.engine.device import check_device
+from randstruct.engine.model import Ensemble, check_grid
+from randstruct.tasks import Task, get_task
+from randstruct.engine.train import TrainConfig, Trainer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KIND = "rnn"
@@ -69,14 +70,6 @@ class RunSpec:
         train["betas"] = tuple(train["betas"])
         train["trainable"] = tuple(train["trainable"])
         return cls(**d, train=TrainConfig(**train))
-
-
-def check_device(device: str) -> None:
-    """Refuse a device this machine does not have (before any work is done)."""
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; allowed here: cpu")
 
 
 def execute(

@@ -1,0 +1,5 @@
+import sys
+
+from randstruct.cli.main import main
+
+sys.exit(main())

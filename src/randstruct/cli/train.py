@@ -1,0 +1,88 @@
+"""``randstruct train``: a (g x seed) grid of networks as one ensemble."""
+
+from __future__ import annotations
+
+import argparse
+
+from randstruct.cli.common import UsageError, parse_floats, parse_task_params
+from randstruct.engine.model import PARAMS
+from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
+from randstruct.tasks import TASKS
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train a (g x seed) grid of networks as one ensemble",
+                       description="Train every (g, seed) network on one task as a single ensemble "
+                                   "computation and write a run directory.")
+    t.add_argument("--task", required=True, help=f"one of: {', '.join(sorted(TASKS))}")
+    t.add_argument("--N", type=int, required=True, help="number of recurrent units (>= 2)")
+    t.add_argument("--g", required=True, help="gains of W0: 0,0.9,1.8 or start:stop:step")
+    t.add_argument("--seeds", type=int, default=1, help="networks per g (samples); default 1")
+    t.add_argument("--first-seed", type=int, default=0, help="seed of the first sample; default 0")
+    t.add_argument("--epochs", type=int, required=True, help="number of updates (one fresh batch each)")
+    t.add_argument("--out", required=True, help="run directory to create")
+    t.add_argument("--batch", type=int, default=None,
+                   help="trials per update; default 32, or 1 for deterministic tasks")
+    t.add_argument("--optimizer", default="adam", help=f"{' or '.join(OPTIMIZERS)}; default adam")
+    t.add_argument("--lr-rule", default="over_n",
+                   help="; ".join(f"{k}: {v}" for k, v in LR_RULES.items()) + "; default over_n")
+    t.add_argument("--lr0", type=float, default=0.05, help="base learning rate; default 0.05")
+    t.add_argument("--train", default="wi,wrec,wo", help=f"trained parameters among {','.join(PARAMS)}")
+    t.add_argument("--nonlinearity", default="tanh", help="tanh or linear; default tanh")
+    t.add_argument("--dt", type=float, default=None, help="Euler step in units of tau; default: the task's")
+    t.add_argument("--task-param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a task parameter (repeatable), e.g. T=100")
+    t.add_argument("--rec-step", type=int, default=None,
+                   help="record the SVs of W - W0 every this many epochs; default epochs/200")
+    t.add_argument("--sv-top", type=int, default=None, help="keep only the largest SVs")
+    t.add_argument("--record-weights", action="store_true", help="also store W at recorded epochs")
+    t.add_argument("--dtype", default="float32", help="float32 or float64")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--checkpoint-every", type=int, default=None,
+                   help="epochs between checkpoints; default epochs/20")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(handler=cmd_train)
+
+
+def _spec_from_args(a: argparse.Namespace):
+    from randstruct.runs import RunSpec
+
+    if a.task not in TASKS:
+        raise UsageError(f"unknown task {a.task!r}; allowed: {', '.join(sorted(TASKS))}")
+    if a.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {a.seeds}")
+    if a.first_seed < 0:
+        raise UsageError(f"--first-seed must be >= 0, got {a.first_seed}")
+    task_params = parse_task_params(a.task_param)
+    if a.dt is not None:
+        if not 0 < a.dt <= 1:
+            raise UsageError(f"--dt must be in (0, 1], got {a.dt}")
+        task_params["dt"] = a.dt
+    trainable = tuple(x for x in a.train.split(",") if x)
+    task = TASKS[a.task](**task_params)
+    batch = a.batch if a.batch is not None else (32 if task.stochastic else 1)
+    rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
+    config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
+                         lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
+                         record_weights=a.record_weights)
+    seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
+    return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
+                   task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from randstruct.runs import execute
+
+    spec = _spec_from_args(a)
+    if a.checkpoint_every is not None and a.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
+    run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
+                  checkpoint_every=a.checkpoint_every)
+    wall = run.data.attrs["train_wall_time_s"]
+    n_net = run.data.sizes["net"]
+    print(f"trained {n_net} networks x {spec.train.epochs} epochs in {wall:.1f} s "
+          f"({n_net * spec.train.epochs / max(wall, 1e-9):,.1f} network-epochs/s) -> {a.out}")
+    print(f"next: randstruct info {a.out}")
+    return 0

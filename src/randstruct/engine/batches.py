@@ -1,0 +1,234 @@
+"""Training batches: one fresh batch per member per epoch, each from the member's own random stream.
+
+On a CPU a batch is made when it is needed (a percent of an epoch). On an accelerator an epoch
+of a large ensemble takes milliseconds and making its batch on the training thread would be the
+bottleneck, so :class:`Prefetcher` makes batches ahead in worker processes: the members are split
+between the workers, each worker owns its members' generators and writes their share of every
+batch into shared memory. Processes, not threads: the draws are many small Python calls, and
+threads that share the interpreter lock with the training thread starve each other.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import traceback
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from randstruct.engine.model import Ensemble, to_kernel_layout
+from randstruct.engine.seeding import member_rng
+from randstruct.tasks import Batch, Task
+
+
+def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int, out=None):
+    """(inputs, targets, mask) for the members whose generators are ``rngs``, in kernel layout
+    (E, K, B, C): each member draws its trials from its own generator, then all are built at once.
+    Written into ``out`` (three arrays of those shapes) when given."""
+    parts = [task.draw(batch_size, rng) for rng in rngs]
+    batch = task.build({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    arrays = []
+    for i, a in enumerate((batch.inputs, batch.targets, batch.mask)):
+        a = a.reshape(len(rngs), batch_size, *a.shape[1:]).transpose(0, 2, 1, 3)
+        if out is None:
+            arrays.append(np.ascontiguousarray(a))
+        else:
+            out[i][...] = a
+    return out if out is not None else tuple(arrays)
+
+
+class BatchStream:
+    """The members' training batches in order, or one fixed batch (given data, deterministic task)."""
+
+    def __init__(self, task: Task, ensemble: Ensemble, batch_size: int, data: Batch | None = None):
+        self.task, self.batch_size = task, batch_size
+        self.rngs = [member_rng(int(s), float(g), "train") for g, s in zip(ensemble.g, ensemble.seed)]
+        self.n_net, self.dtype, self.device = ensemble.size, ensemble.dtype, ensemble.device
+        self._fixed = None
+        if data is None and not task.stochastic:
+            data = task.sample(batch_size, self.rngs[0])
+        if data is not None:
+            self._fixed = tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device)
+                                for a in (data.inputs, data.targets, data.mask))
+
+    @property
+    def fixed(self) -> bool:
+        return self._fixed is not None
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Kernel-layout shapes of inputs, targets and mask."""
+        k = self.task.n_steps
+        return [(self.n_net, k, self.batch_size, c) for c in (self.task.n_in, self.task.n_out, self.task.n_out)]
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        """(inputs, targets, mask) on the networks' device in kernel layout (E, K, B, C)."""
+        if self._fixed is not None:
+            return self._fixed
+        return tuple(torch.as_tensor(a, dtype=self.dtype, device=self.device)
+                     for a in make_batch(self.task, self.rngs, self.batch_size))
+
+    def state(self) -> list[dict]:
+        return [rng.bit_generator.state for rng in self.rngs]
+
+    def set_state(self, states: list[dict]) -> None:
+        for rng, s in zip(self.rngs, states):
+            rng.bit_generator.state = s
+
+
+def _generator(state: dict) -> np.random.Generator:
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+    return rng
+
+
+def _work(task: Task, states: list[dict], batch_size: int, slots, lo: int, hi: int, conn) -> None:
+    """Worker process: members lo..hi-1 of every batch, on request, into the shared slots."""
+    rngs = [_generator(s) for s in states]
+    views = [[t[lo:hi].numpy() for t in slot] for slot in slots]
+    while True:
+        command, arg = conn.recv()
+        if command == "stop":
+            return
+        try:
+            if command == "seek":
+                for rng, s in zip(rngs, arg):
+                    rng.bit_generator.state = s
+                conn.send(("ok", None))
+            else:
+                make_batch(task, rngs, batch_size, out=views[arg])
+                conn.send(("ok", [rng.bit_generator.state for rng in rngs]))
+        except Exception:  # the trainer re-raises it with the worker's traceback
+            conn.send(("error", traceback.format_exc()))
+
+
+def _context():
+    # fork: no re-import of the user's script (spawn and forkserver run it again in every worker,
+    # which breaks scripts without a __main__ guard), and the shared slots are simply inherited.
+    # The workers touch neither CUDA nor BLAS threads, the usual hazards of forking a trainer.
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
+class Prefetcher:
+    """Batches made ``depth`` epochs ahead by worker processes, each owning a share of the members.
+
+    Every member's generator lives in one worker and advances batch by batch, so every member
+    sees the same random stream as without prefetching. :meth:`state` is the generators' state
+    after the last batch handed out (what a checkpoint must hold), not after the last one made.
+    """
+
+    def __init__(self, stream: BatchStream, depth: int = 4, workers: int | None = None):
+        if stream.fixed:
+            raise ValueError("a fixed batch needs no prefetching")
+        for name, value in (("depth", depth), ("workers", workers)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.stream, self.depth = stream, depth
+        n_net = stream.n_net
+        workers = min(n_net, workers or _default_workers())
+        self.slots = [tuple(torch.empty(s, dtype=stream.dtype).share_memory_() for s in stream.shapes())
+                      for _ in range(depth)]
+        bounds = np.linspace(0, n_net, workers + 1).round().astype(int)
+        self.ranges = list(zip(bounds[:-1], bounds[1:]))
+        states = stream.state()
+        self.conns, self.procs = [], []
+        ctx = _context()
+        for lo, hi in self.ranges:
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_work, daemon=True, name="randstruct-batches",
+                               args=(stream.task, states[lo:hi], stream.batch_size, self.slots, lo, hi, theirs))
+            proc.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.procs.append(proc)
+        self.pending: collections.deque[int] = collections.deque()
+        self.free = collections.deque(range(depth))
+        self._after = states  # the generators after the last batch handed out
+        self._broken = False
+
+    def _replies(self) -> list:
+        """One reply from every worker, in member order; a failure breaks the prefetcher for good."""
+        out, failure = [], None
+        for conn, proc in zip(self.conns, self.procs):
+            try:
+                status, value = conn.recv()
+            except EOFError:
+                status, value = "error", f"worker {proc.name} (pid {proc.pid}) died, exit code {proc.exitcode}"
+            if status == "error" and failure is None:
+                failure = value
+            out.append(value)
+        if failure is not None:
+            self._broken = True
+            raise RuntimeError(f"making a training batch failed in a worker process:\n{failure}")
+        return out
+
+    def _check(self) -> None:
+        if self._broken:
+            raise RuntimeError("an earlier batch failed in a worker process; this prefetcher is unusable")
+
+    def _drain(self) -> None:
+        """Wait for the batches in flight and return their slots unused."""
+        while self.pending:
+            self._replies()
+            self.free.append(self.pending.popleft())
+
+    def _fill(self) -> None:
+        self._check()
+        while self.free:
+            slot = self.free.popleft()
+            for conn in self.conns:
+                conn.send(("make", slot))
+            self.pending.append(slot)
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        """The next batch as host tensors in kernel layout (pinned when CUDA is available), owned
+        by the caller: the shared slot is handed back to the workers at once."""
+        self._fill()
+        slot = self.pending.popleft()
+        self._after = [s for part in self._replies() for s in part]
+        pin = torch.cuda.is_available()
+        batch = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=pin).copy_(t) for t in self.slots[slot])
+        self.free.append(slot)
+        self._fill()
+        return batch
+
+    def state(self) -> list[dict]:
+        """The generators' state after the last batch handed out."""
+        return list(self._after)
+
+    def reset(self, states: list[dict]) -> None:
+        """Drop the batches made ahead and restart every generator from ``states``."""
+        self._check()
+        self._drain()
+        for conn, (lo, hi) in zip(self.conns, self.ranges):
+            conn.send(("seek", states[lo:hi]))
+        self._replies()
+        self._after = list(states)
+
+    def close(self) -> None:
+        """Stop the workers; the stream's own generators continue where the handed-out batches end."""
+        if not self.procs:
+            return
+        try:
+            if not self._broken:
+                self._drain()
+        finally:
+            self.stream.set_state(self._after)
+            for conn in self.conns:
+                try:
+                    conn.send(("stop", None))
+                except (BrokenPipeError, OSError):
+                    pass
+            for proc in self.procs:
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+            for conn in self.conns:
+                conn.close()
+            self.procs, self.conns = [], []
+
+
+def _default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) // 2))

@@ -1,0 +1,262 @@
+"""An ensemble of E rate networks held as tensors with a leading network axis.
+
+Shapes follow SPEC 1.1: ``wi`` (E, N_in, N), ``wrec`` (E, N, N) with row i holding the weights
+into unit i, ``wo`` (E, N, N_out), bias ``b`` and initial state ``x0`` (E, N). The initial
+connectivity ``w0`` is kept beside the current ``wrec`` so that dW = wrec - w0 is always at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from randstruct.engine import kernels
+from randstruct.engine.seeding import member_rng
+
+PARAMS = ("wi", "wrec", "wo", "b", "x0")
+
+
+def draw_w0(n: int, g: float, seed: int) -> np.ndarray:
+    """W0 = g J with J_ij ~ N(0, 1/N) (SPEC 1.2), float64."""
+    return g * member_rng(seed, g, "w0").standard_normal((n, n)) / np.sqrt(n)
+
+
+def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input (N_in, N) and output (N, N_out) weights of SPEC 1.2, float64.
+
+    Columns of an N x (N_in + N_out) Gaussian matrix are normalised to unit length and scaled by
+    sqrt(N); the output columns are further divided by N (entries O(1/N)). No orthogonalisation.
+    """
+    v = member_rng(seed, g, "vectors").standard_normal((n, n_in + n_out))
+    v *= np.sqrt(n) / np.linalg.norm(v, axis=0)
+    return v[:, :n_in].T.copy(), v[:, n_in:] / n
+
+
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in kernels.NONLINEARITIES:
+        raise ValueError(
+            f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(kernels.NONLINEARITIES)}"
+        )
+
+
+def check_grid(n: int, g, seeds, nonlinearity: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a (g x seed) grid; ``seeds`` is a count or a list. Returns (g values, seeds)."""
+    _check_nonlinearity(nonlinearity)
+    if isinstance(n, bool) or int(n) != n or n < 2:
+        raise ValueError(f"N must be an integer >= 2, got {n}")
+    gs = np.atleast_1d(np.asarray(g, dtype=float))
+    if gs.size < 1 or np.any(gs < 0) or not np.all(np.isfinite(gs)):
+        raise ValueError(f"g must be finite numbers >= 0, got {gs.tolist()}")
+    if np.isscalar(seeds):
+        if int(seeds) != seeds or seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0, got {seeds}")
+        seed_list = np.arange(int(seeds))
+    else:
+        seed_list = np.asarray(seeds, dtype=np.int64)
+        if seed_list.size < 1 or np.any(seed_list < 0):
+            raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0, got {list(seeds)}")
+    return gs, seed_list
+
+
+@dataclass
+class Ensemble:
+    """E independent networks; member e has gain ``g[e]`` and sample index ``seed[e]``."""
+
+    wi: torch.Tensor
+    wrec: torch.Tensor
+    wo: torch.Tensor
+    b: torch.Tensor
+    x0: torch.Tensor
+    w0: torch.Tensor
+    g: np.ndarray
+    seed: np.ndarray
+    nonlinearity: str = "tanh"
+
+    def __post_init__(self) -> None:
+        _check_nonlinearity(self.nonlinearity)
+        e, n = self.wrec.shape[0], self.wrec.shape[-1]
+        expected = {
+            "wi": (e, None, n), "wrec": (e, n, n), "wo": (e, n, None),
+            "b": (e, n), "x0": (e, n), "w0": (e, n, n),
+        }
+        for name, shape in expected.items():
+            got = tuple(getattr(self, name).shape)
+            if len(got) != len(shape) or any(s is not None and s != t for s, t in zip(shape, got)):
+                want = tuple("*" if s is None else s for s in shape)
+                raise ValueError(f"{name} must have shape {want}, got {got}")
+        if len(self.g) != e or len(self.seed) != e:
+            raise ValueError(f"g and seed need one entry per network ({e}), got {len(self.g)}, {len(self.seed)}")
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def init(
+        cls,
+        n: int,
+        g: Sequence[float] | float,
+        seeds: Sequence[int] | int,
+        n_in: int,
+        n_out: int,
+        nonlinearity: str = "tanh",
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+        shared_vector: bool = False,
+        x0_from_input: bool = False,
+    ) -> "Ensemble":
+        """The (g x seed) grid of SPEC 1.2 draws, g outer, seed inner.
+
+        ``shared_vector`` uses one unit-norm x sqrt(N) vector as the input weights and (divided by
+        N) as the output weights, and ``x0_from_input`` starts every trial from that input vector
+        (x0 = v, an impulse through the input at t = 0), as the cosine experiment does (SPEC 7.1).
+        """
+        gs, seed_list = check_grid(n, g, seeds, nonlinearity)
+        if shared_vector and n_in != n_out:
+            raise ValueError(f"shared_vector needs n_in == n_out, got {n_in} and {n_out}")
+        grid_g = np.repeat(gs, seed_list.size)
+        grid_seed = np.tile(seed_list, gs.size)
+        w0s, wis, wos = [], [], []
+        for gi, si in zip(grid_g, grid_seed):
+            w0s.append(torch.as_tensor(draw_w0(n, gi, si), dtype=dtype))
+            wi, wo = draw_vectors(n, n_in, 0 if shared_vector else n_out, gi, si)
+            if shared_vector:
+                wo = wi.T / n
+            wis.append(torch.as_tensor(wi, dtype=dtype))
+            wos.append(torch.as_tensor(wo, dtype=dtype))
+        w0 = torch.stack(w0s).to(device)
+        wi = torch.stack(wis).to(device)
+        e = len(grid_g)
+        if x0_from_input and n_in != 1:
+            raise ValueError(f"x0_from_input needs a single input vector, got n_in = {n_in}")
+        return cls(
+            wi=wi, wrec=w0.clone(), wo=torch.stack(wos).to(device),
+            b=torch.zeros(e, n, dtype=dtype, device=device),
+            x0=wi[:, 0].clone() if x0_from_input else torch.zeros(e, n, dtype=dtype, device=device),
+            w0=w0, g=grid_g, seed=grid_seed, nonlinearity=nonlinearity,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        wrec: np.ndarray,
+        wi: np.ndarray,
+        wo: np.ndarray,
+        b: np.ndarray | None = None,
+        x0: np.ndarray | None = None,
+        w0: np.ndarray | None = None,
+        g: Sequence[float] | None = None,
+        seed: Sequence[int] | None = None,
+        nonlinearity: str = "tanh",
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> "Ensemble":
+        """Wrap user-supplied weights; a single network may omit the leading E axis."""
+
+        def t(a, ndim):
+            a = torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+            return a[None] if a.ndim == ndim - 1 else a
+
+        wrec_t = t(wrec, 3)
+        e, n = wrec_t.shape[0], wrec_t.shape[-1]
+        zeros = torch.zeros(e, n, dtype=dtype, device=device)
+        w0_t = wrec_t.clone() if w0 is None else t(w0, 3)
+        return cls(
+            wi=t(wi, 3), wrec=wrec_t, wo=t(wo, 3),
+            b=zeros.clone() if b is None else t(b, 2), x0=zeros.clone() if x0 is None else t(x0, 2),
+            w0=w0_t, g=np.full(e, np.nan) if g is None else np.atleast_1d(np.asarray(g, dtype=float)),
+            seed=np.arange(e) if seed is None else np.atleast_1d(seed),
+            nonlinearity=nonlinearity,
+        )
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def size(self) -> int:
+        return self.wrec.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.wrec.shape[-1]
+
+    @property
+    def n_in(self) -> int:
+        return self.wi.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.wo.shape[-1]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.wrec.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.wrec.device
+
+    @property
+    def dw(self) -> torch.Tensor:
+        return self.wrec - self.w0
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name) for name in PARAMS}
+
+    def replace(self, **changes) -> "Ensemble":
+        return replace(self, **changes)
+
+    def clone(self) -> "Ensemble":
+        return self.replace(**{k: v.clone() for k, v in self.params().items()}, w0=self.w0.clone())
+
+    def to(self, device=None, dtype=None) -> "Ensemble":
+        moved = {k: v.to(device=device, dtype=dtype) for k, v in self.params().items()}
+        return self.replace(**moved, w0=self.w0.to(device=device, dtype=dtype))
+
+    def select(self, index) -> "Ensemble":
+        """Sub-ensemble of the members at ``index`` (int, slice, list or boolean mask)."""
+        idx = np.arange(self.size)[index]
+        idx = np.atleast_1d(idx)
+        ti = torch.as_tensor(idx, device=self.device)
+        picked = {k: v.index_select(0, ti) for k, v in self.params().items()}
+        return self.replace(**picked, w0=self.w0.index_select(0, ti), g=self.g[idx], seed=self.seed[idx])
+
+    # ---------------------------------------------------------------- simulation
+    def simulate(self, inputs, dt: float, return_rates: bool = False):
+        """Run every member on ``inputs``; batch-first in, batch-first out.
+
+        ``inputs`` is (B, K, N_in), shared by all members, or (E, B, K, N_in). Returns outputs
+        (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N).
+        """
+        u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
+        with torch.no_grad():
+            res = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
+                                  self.nonlinearity, keep_trace=return_rates)
+        if return_rates:
+            rates = res.aug[:, 1:, :, :self.n]
+            return from_kernel_layout(res.outputs), from_kernel_layout(rates)
+        return from_kernel_layout(res)
+
+    def loss(self, inputs, targets, mask, dt: float) -> torch.Tensor:
+        """Masked MSE of every member (E,), SPEC 1.3; arrays as in :meth:`simulate`."""
+        u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
+        with torch.no_grad():
+            out = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
+                                  self.nonlinearity, keep_trace=False)
+        tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
+        msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
+        return kernels.masked_mse(out, tgt, msk)[0]
+
+
+def to_kernel_layout(a, n_net: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """(B, K, C) shared or (E, B, K, C) per member -> contiguous (E, K, B, C)."""
+    t = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a, dtype=dtype, device=device)
+    if t.ndim == 3:
+        t = t[None].expand(n_net, *t.shape)
+    if t.ndim != 4 or t.shape[0] != n_net:
+        raise ValueError(
+            f"arrays must be (batch, time, channels) or ({n_net}, batch, time, channels), got {tuple(t.shape)}")
+    return t.transpose(1, 2).contiguous()
+
+
+def from_kernel_layout(t: torch.Tensor) -> torch.Tensor:
+    """(E, K, B, C) -> batch-first (E, B, K, C)."""
+    return t.transpose(1, 2).contiguous()

@@ -1,0 +1,25 @@
+"""Run directories: ``config.json`` + ``results.zarr`` (an xarray Dataset) + a resume checkpoint.
+
+Layout of a run directory::
+
+    config.json      every parameter and seed, package versions (enough to rerun)
+    results.zarr/    labelled arrays, written once training completed
+    checkpoint.pt    trainer state while a run is in progress (removed on completion)
+
+Dimensions of the Dataset: ``net`` (ensemble member, with coordinates ``g`` and ``seed``),
+``epoch``, ``rec`` (recorded epochs; its coordinate holds the epoch numbers), ``sv`` (singular
+value index, 1-based), ``unit`` (postsynaptic unit, rows of W), ``unit_pre`` (presynaptic unit,
+columns of W), ``channel_in`` and ``channel_out``. W needs two unit axes, hence ``unit_pre``.
+"""
+
+
+from randstruct.store.errors import RunError
+from randstruct.store.results import (ATTRS, RESULTS, add_results, build_dataset, open_results,
+                                      write_results)
+from randstruct.store.rundir import (CHECKPOINT, CONFIG, SCHEMA, is_complete, load_checkpoint,
+                                     new_config, prepare_run_dir, read_config, save_checkpoint, versions,
+                                     write_json_atomic)
+
+__all__ = ["ATTRS", "CHECKPOINT", "CONFIG", "RESULTS", "SCHEMA", "RunError", "add_results", "build_dataset",
+           "is_complete", "load_checkpoint", "new_config", "open_results", "prepare_run_dir", "read_config",
+           "save_checkpoint", "versions", "write_json_atomic"]

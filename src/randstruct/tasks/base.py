@@ -1,0 +1,182 @@
+"""Seedable, vectorised generators for the paper's tasks (SPEC section 2).
+
+Trial generation is split in two so that ensembles stay reproducible member by member:
+``draw`` takes the few random variates per trial from an explicit ``numpy.random.Generator``
+(there is no global random state), and ``build`` turns any number of such variates -- possibly the
+concatenation of several draws, one per ensemble member -- into float32 inputs, targets and masks
+without Python loops over trials or time steps. All times are in units of the neuron time constant
+tau; durations become step counts with ``steps`` (floor, as the reference code's ``int(d / dt)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+
+_REL_TOL = 1e-9
+F32 = np.float32
+
+
+def steps(duration: float | np.ndarray, dt: float) -> int | np.ndarray:
+    """Step count floor(duration / dt): an int for a scalar, an int64 array for an array.
+
+    The quotient is raised by a relative 1e-9 first, because exact multiples such as 0.3 / 0.1
+    evaluate to 2.999... in floating point and would otherwise lose a step.
+    """
+    n = np.floor(np.asarray(duration, dtype=np.float64) / dt * (1.0 + _REL_TOL)).astype(np.int64)
+    return int(n) if n.ndim == 0 else n
+
+
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A Generator as is, or ``default_rng(seed)`` for an int seed; None is refused on purpose."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    if rng is None:
+        raise ValueError("rng is required: pass a numpy.random.Generator or an int seed")
+    raise ValueError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+
+
+def check_batch_size(batch: int) -> int:
+    if isinstance(batch, bool) or not isinstance(batch, Integral) or batch < 1:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    return int(batch)
+
+
+def unpack_variates(variates: Mapping[str, np.ndarray], spec: Mapping[str, tuple[int, ...]]) -> list[np.ndarray]:
+    """The arrays named in ``spec`` (name -> shape after the batch axis), checked for a common batch axis."""
+    missing = [name for name in spec if name not in variates]
+    if missing:
+        raise ValueError(f"variates lack {', '.join(missing)}; expected keys: {', '.join(spec)}")
+    arrays = [np.asarray(variates[name]) for name in spec]
+    n = arrays[0].shape[0] if arrays[0].ndim else None
+    for (name, tail), array in zip(spec.items(), arrays):
+        if array.ndim != 1 + len(tail) or array.shape[0] != n or array.shape[1:] != tail:
+            expected = ", ".join(["batch", *map(str, tail)])
+            raise ValueError(f"variates[{name!r}] must have shape ({expected}) with a common batch, got {array.shape}")
+    return arrays
+
+
+def onehot(index: np.ndarray, n: int) -> np.ndarray:
+    return index[..., None] == np.arange(n)
+
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """One batch of trials; arrays are (batch, time, channels) float32, mask entries 0 or 1."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    meta: dict[str, np.ndarray]
+    dt: float
+
+    @property
+    def n_steps(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def batch_size(self) -> int:
+        return self.inputs.shape[0]
+
+
+class Task(ABC):
+    """Base of the task generators; subclasses are frozen dataclasses whose fields are the parameters."""
+
+    name: ClassVar[str]
+    n_in: ClassVar[int]
+    n_out: ClassVar[int]
+    stochastic: ClassVar[bool]
+    dt: float
+
+    @property
+    def n_steps(self) -> int:
+        """Number of Euler steps K per trial (each task's ``__post_init__`` derives it)."""
+        return self._n_steps
+
+    @abstractmethod
+    def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The random per-trial variates of ``batch`` trials, each with leading axis ``batch``."""
+
+    @abstractmethod
+    def build(self, variates: Mapping[str, np.ndarray]) -> Batch:
+        """Deterministic construction of a batch from variates of any number of trials."""
+
+    def params(self) -> dict[str, Any]:
+        """Every constructor parameter as JSON types, so that ``get_task(name, **params)`` rebuilds the task."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def sample(self, batch: int, rng: np.random.Generator | int | None) -> Batch:
+        """``build(draw(batch, rng))``; deterministic tasks ignore ``rng`` and accept None."""
+        generator = None if rng is None and not self.stochastic else as_generator(rng)
+        return self.build(self.draw(batch, generator))
+
+    def test_batch(self, batch: int = 1, rng: np.random.Generator | int | None = None) -> Batch:
+        """The plotting ("test") variant of SPEC 2; the plain task unless a subclass fixes trials."""
+        return self.sample(batch, rng)
+
+    def _number(self, name: str, *, low: float | None = None, strict: bool = False) -> float:
+        """Check a real parameter (optionally bounded below), store it as float and return it."""
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
+        if low is not None and (value <= low if strict else value < low):
+            raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
+        object.__setattr__(self, name, float(value))
+        return float(value)
+
+    def _dt(self) -> float:
+        dt = self.dt
+        if isinstance(dt, bool) or not isinstance(dt, Real) or not 0 < dt <= 1:
+            raise ValueError(f"dt must be in (0, 1], got {dt!r}")
+        object.__setattr__(self, "dt", float(dt))
+        return float(dt)
+
+    def _flag(self, name: str) -> None:
+        value = getattr(self, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+        object.__setattr__(self, name, bool(value))
+
+    def _one_step_at_least(self, name: str) -> int:
+        """Step count of duration ``name``, which must cover at least one step."""
+        n = steps(getattr(self, name), self.dt)
+        if n < 1:
+            raise ValueError(f"{name} must last at least one step (>= dt = {self.dt:g}), got {getattr(self, name)!r}")
+        return n
+
+    def _set(self, **derived: Any) -> None:
+        for key, value in derived.items():
+            object.__setattr__(self, key, value)
+
+    def _batch(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, meta: dict[str, np.ndarray]) -> Batch:
+        return Batch(
+            inputs=np.ascontiguousarray(inputs, dtype=F32),
+            targets=np.ascontiguousarray(targets, dtype=F32),
+            mask=np.ascontiguousarray(mask, dtype=F32),
+            meta=meta,
+            dt=self.dt,
+        )
+
+
+class DeterministicTask(Task):
+    """A task whose every trial is the same: nothing to draw but the batch size."""
+
+    stochastic: ClassVar[bool] = False
+
+    def draw(self, batch: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """No randomness: the only variate is a placeholder that carries the batch size."""
+        return {"trial": np.zeros(check_batch_size(batch), dtype=bool)}
+
+

@@ -1,0 +1,92 @@
+"""Training batches: member streams, and the worker processes that make them ahead."""
+
+import numpy as np
+import pytest
+import torch
+
+from randstruct.engine.batches import BatchStream, Prefetcher, make_batch
+from randstruct.engine.model import Ensemble
+from randstruct.engine.seeding import member_rng
+from randstruct.tasks import get_task
+
+G = [0.0, 0.6, 1.2]
+
+
+def _stream(task_name="flipflop", batch_size=4, seeds=1):
+    task = get_task(task_name)
+    ens = Ensemble.init(16, G, seeds, task.n_in, task.n_out)
+    return task, ens, BatchStream(task, ens, batch_size)
+
+
+@pytest.mark.parametrize("task_name", ["flipflop", "mante", "romo"])
+def test_each_member_gets_its_own_trials_in_kernel_layout(task_name):
+    task, ens, stream = _stream(task_name)
+    inputs, targets, mask = stream.next()
+    for e, (g, seed) in enumerate(zip(ens.g, ens.seed)):
+        alone = task.sample(4, member_rng(int(seed), float(g), "train"))
+        for got, want in zip((inputs, targets, mask), (alone.inputs, alone.targets, alone.mask)):
+            np.testing.assert_array_equal(got[e].numpy(), want.transpose(1, 0, 2))
+
+
+def test_make_batch_writes_into_given_arrays():
+    task = get_task("romo")
+    rngs = [np.random.default_rng(s) for s in (1, 2)]
+    want = make_batch(task, [np.random.default_rng(s) for s in (1, 2)], 3)
+    out = [np.full(a.shape, np.nan, a.dtype) for a in want]
+    assert make_batch(task, rngs, 3, out=out) is out
+    for a, b in zip(out, want):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_prefetched_batches_and_states_equal_the_plain_stream(workers):
+    """Members split over worker processes: same batches in the same order, and the state after
+    each handed-out batch is the plain stream's state after it."""
+    _, _, plain = _stream(seeds=2)
+    _, _, ahead = _stream(seeds=2)
+    prefetch = Prefetcher(ahead, depth=3, workers=workers)
+    try:
+        assert prefetch.state() == plain.state()
+        for _ in range(5):
+            for a, b in zip(prefetch.next(), plain.next()):
+                assert torch.equal(a, b)
+            assert prefetch.state() == plain.state()
+        checkpoint = plain.state()
+        later = [plain.next() for _ in range(2)]
+        prefetch.reset(checkpoint)
+        for batch in later:
+            for a, b in zip(prefetch.next(), batch):
+                assert torch.equal(a, b)
+    finally:
+        prefetch.close()
+    # the stream's own generators continue after the last batch handed out
+    assert ahead.state() == plain.state()
+    for a, b in zip(ahead.next(), plain.next()):
+        assert torch.equal(a, b)
+
+
+def test_a_failing_worker_reports_its_error():
+    task = get_task("flipflop")
+    ens = Ensemble.init(16, G, 1, task.n_in, task.n_out)
+    stream = BatchStream(task, ens, 4)
+    stream.batch_size = 0  # every draw in the workers now raises
+    prefetch = Prefetcher(stream, depth=2, workers=2)
+    try:
+        with pytest.raises(RuntimeError, match="batch must be an integer >= 1"):
+            prefetch.next()
+    finally:
+        prefetch.close()
+
+
+@pytest.mark.parametrize("option, value", [("workers", 0), ("depth", 0), ("workers", 1.5)])
+def test_bad_prefetch_options_are_one_line_errors(option, value):
+    _, _, stream = _stream()
+    with pytest.raises(ValueError, match=f"^{option} must be an integer >= 1, got {value}$"):
+        Prefetcher(stream, **{option: value})
+
+
+def test_fixed_batches_are_not_prefetched():
+    task = get_task("simple")
+    ens = Ensemble.init(16, G, 1, task.n_in, task.n_out, nonlinearity="linear")
+    with pytest.raises(ValueError, match="fixed batch"):
+        Prefetcher(BatchStream(task, ens, 1))
