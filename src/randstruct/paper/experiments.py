@@ -24,7 +24,7 @@ from randstruct.engine.train import TrainConfig
 SCALES = ("smoke", "paper")
 
 
-def _grid(g_max: float, step: float = 0.3) -> tuple[float, ...]:
+def g_range(g_max: float, step: float = 0.3) -> tuple[float, ...]:
     """np.arange(0, g_max + step, step) as the paper's scripts build it, rounded for labels."""
     return tuple(round(float(g), 10) for g in np.arange(0, g_max + step / 2, step))
 
@@ -50,7 +50,7 @@ def nonlinear(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
     runs = {}
     for task, (g_max, epochs, rec_step) in NONLINEAR.items():
         if scale == "paper":
-            runs[task] = _nonlinear_spec(task, 256, _grid(g_max), 5, epochs, rec_step, device)
+            runs[task] = _nonlinear_spec(task, 256, g_range(g_max), 5, epochs, rec_step, device)
         else:
             smoke_epochs = SMOKE_NONLINEAR[task]
             runs[task] = _nonlinear_spec(task, 128, (0.0, 0.9, 1.8), 3, smoke_epochs, max(1, smoke_epochs // 100),
