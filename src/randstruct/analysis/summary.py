@@ -6,6 +6,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from randstruct.analysis.grouping import by_g, mean_sd_by_g
+
 N_TOP = 3
 
 
@@ -39,13 +41,17 @@ def per_network(ds: xr.Dataset) -> xr.Dataset:
 def summarize(run) -> xr.Dataset:
     """Mean and sd over seeds of :func:`per_network`, one row per g (diverged networks excluded)."""
     nets = per_network(run.data)
-    ok = nets.where(~nets.diverged)
-    grouped = ok.drop_vars("diverged").groupby("g")
-    names = [k for k in nets.data_vars if k != "diverged"]
-    out = grouped.mean(skipna=True).rename({k: f"{k}_mean" for k in names})
-    sd = grouped.std(skipna=True).rename({k: f"{k}_sd" for k in names})
-    counts = nets.diverged.groupby("g")
-    return xr.merge([out, sd, counts.count().rename("n_nets"), counts.sum().rename("n_diverged")])
+    g, ok = nets.g.values, ~nets.diverged.values
+    out = {}
+    for name in (k for k in nets.data_vars if k != "diverged"):
+        var = nets[name]
+        levels, mean, sd, _ = mean_sd_by_g(g, var.values, include=ok)
+        dims = ("g",) + var.dims[1:]
+        out[f"{name}_mean"], out[f"{name}_sd"] = (dims, mean), (dims, sd)
+    levels, groups = by_g(g, ok)
+    out["n_nets"] = ("g", np.array([len(k) for k in groups]))
+    out["n_diverged"] = ("g", np.array([int((~k).sum()) for k in groups]))
+    return xr.Dataset(out, coords={"g": levels, "sv": nets.sv.values})
 
 
 def _pm(mean: float, sd: float) -> str:

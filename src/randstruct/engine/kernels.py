@@ -15,8 +15,8 @@ arithmetic. Instead the rates, inputs and a constant 1 are kept side by side in 
 
 phi'(x) is recovered from the stored rates (1 - r^2 for tanh), so states are never stored.
 A :class:`Workspace` keeps the large buffers from one epoch to the next: on a CPU each fresh
-100+ MB allocation comes back from the OS as new pages, and faulting them in cost ~10 % of an
-epoch at 40 networks.
+allocation of that size comes back from the OS as new pages that must be faulted in again
+(measured in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -61,9 +61,8 @@ def member_chunks(n_net: int, n: int, n_in: int, itemsize: int, device) -> list[
     """Members per kernel call, as balanced slices of the ensemble axis.
 
     On a CPU the weights one call reads at every step (forward and backward factors) should stay
-    in cache: at N = 256 a call over 145 networks streams 80 MB per step from memory, and 7 calls
-    of ~21 networks ran 25-30 % faster (E = 40: 12 %; results bitwise equal). On an accelerator
-    one call for all.
+    in cache instead of being streamed from memory at every step (the gain is measured in
+    docs/performance.md; results are bitwise equal). On an accelerator one call for all.
     """
     if torch.device(device).type != "cpu":
         return [slice(0, n_net)]
@@ -115,7 +114,7 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     else:
         outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
-    # every step's views made at once: indexing inside the loop cost one network ~12 % of an epoch
+    # every step's views made at once: indexing inside the loop is a visible cost for small ensembles
     rows, rates = aug.unbind(1), aug[..., :n].unbind(1)
     for k in range(n_steps + 1):
         rate = rates[k % held]

@@ -207,10 +207,6 @@ class Ensemble:
     def clone(self) -> "Ensemble":
         return self.replace(**{k: v.clone() for k, v in self.params().items()}, w0=self.w0.clone())
 
-    def to(self, device=None, dtype=None) -> "Ensemble":
-        moved = {k: v.to(device=device, dtype=dtype) for k, v in self.params().items()}
-        return self.replace(**moved, w0=self.w0.to(device=device, dtype=dtype))
-
     def select(self, index) -> "Ensemble":
         """Sub-ensemble of the members at ``index`` (int, slice, list or boolean mask)."""
         idx = np.arange(self.size)[index]

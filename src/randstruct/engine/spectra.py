@@ -65,8 +65,8 @@ class SubspaceTracker:
 class HostSingularValues:
     """Full singular spectra of a batch of device matrices, computed on host threads.
 
-    cuSOLVER takes a batch of 256 x 256 matrices one after another (about 7 ms each on an H200), so
-    full spectra at every record would dominate a GPU run. Here the matrices are copied to pinned
+    cuSOLVER takes a batch of small matrices one after another, so full spectra at every record
+    would dominate a GPU run (docs/performance.md). Here the matrices are copied to pinned
     host memory asynchronously and split over worker threads, while the device trains on.
     """
 

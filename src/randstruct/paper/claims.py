@@ -16,7 +16,8 @@ import numpy as np
 
 from randstruct import theory
 from randstruct.runs import Run
-from randstruct.paper.stats import by_target, linear_statistics, per_g, qualifying, zhat
+from randstruct.analysis.grouping import mean_sd_by_g
+from randstruct.paper.stats import by_target, linear_statistics, per_g, qualifying, top_imaginary, zhat
 
 
 @dataclass
@@ -39,11 +40,6 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, (float, np.floating)) else str(x)
 
 
-def _group_means(g: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    levels = np.unique(g)
-    return levels, np.array([np.nanmean(values[np.isclose(g, lv)]) for lv in levels])
-
-
 # ------------------------------------------------------------------------------ E3: Figs 3, 4, S3
 def linear_claims(runs: dict[str, Run]) -> list[Claim]:
     out = []
@@ -58,23 +54,23 @@ def linear_claims(runs: dict[str, Run]) -> list[Claim]:
     out.append(Claim("E3.rank_g0", "figS3c-d", "at g = 0, s3..s5 of ΔW sit at the numerical noise floor (both ẑ)",
                      _fmt(ratio0), "s3/s1 < 1e-5", bool(ratio0 < 1e-5)))
     st = linear_statistics(run)
-    g_lv, tau = _group_means(st["g"], st["tau_c"])
+    g_lv, tau = mean_sd_by_g(st["g"], st["tau_c"])[:2]
     keep = g_lv <= 0.8
     dev = np.abs(tau / tau[0] - (1 - g_lv**2) ** 2)[keep]
     out.append(Claim("E3.time", "fig4a", "normalised convergence time follows (1 - g²)² (ẑ = 0.5, g ≤ 0.8)",
                      f"max |deviation| {_fmt(float(dev.max()))}", "< 0.15", bool(dev.max() < 0.15)))
-    _, norm = _group_means(st["g"], st["norm_dw"])
+    _, norm = mean_sd_by_g(st["g"], st["norm_dw"])[:2]
     dev = np.abs(norm / norm[0] - (1 - g_lv**2))[keep]
     out.append(Claim("E3.norm", "fig4b", "‖ΔW‖ shrinks like 1 - g² (ẑ = 0.5, g ≤ 0.8)",
                      f"max |deviation| {_fmt(float(dev.max()))}", "< 0.15", bool(dev.max() < 0.15)))
-    _, grad = _group_means(st["g"], st["grad"])
+    _, grad = mean_sd_by_g(st["g"], st["grad"])[:2]
     rel = np.abs(grad / grad[0] * (1 - g_lv**2) - 1)[keep]
     out.append(Claim("E3.grad", "fig4c", "mean gradient norm grows like 1/(1 - g²) (ẑ = 0.5, g ≤ 0.8)",
                      f"max relative deviation {_fmt(float(rel.max()))}", "< 0.3", bool(rel.max() < 0.3)))
     if np.isfinite(st["shuffle"]).any():
         # SPEC T: the first-order result g^4 (2 - g^2)^2 is what the loss rises along; converged
         # networks lie above it (higher orders), and it reaches L0 as g -> 1.
-        _, shuf = _group_means(st["g"], st["shuffle"])
+        _, shuf = mean_sd_by_g(st["g"], st["shuffle"])[:2]
         pred = theory.shuffle_loss_ratio(np.minimum(g_lv, 0.99))
         below = float(np.max(pred - shuf))
         top = float(shuf[np.argmax(g_lv)])
@@ -85,7 +81,7 @@ def linear_claims(runs: dict[str, Run]) -> list[Claim]:
                          f"largest shortfall below theory {_fmt(below)} (L0 units)",
                          "< 0.05 at g = 0, > 0.7 at the largest g, shortfall < 0.1", bool(ok)))
     x_c = run.spec.train.lr0 * st["tau_c"] / run.data.lr.values
-    _, xc = _group_means(st["g"], x_c)
+    _, xc = mean_sd_by_g(st["g"], x_c)[:2]
     i6 = int(np.argmin(np.abs(g_lv - 0.6)))
     ratio = xc[i6] / xc[0]
     out.append(Claim("E3.collapse", "fig3b", "learning curves collapse on x = β²τ: x_c(g = 0.6) / x_c(g = 0)",
@@ -146,8 +142,7 @@ def cosine_claims(runs: dict[str, Run]) -> list[Claim]:
     freq = 2 * np.pi / 5
     ims, res = [], []
     for g in learners:
-        ev = by_g[g].data.eig_w_rec.values[0, -1]
-        top = ev[np.nanargmax(ev.imag)]
+        top = top_imaginary(by_g[g].data.eig_w_rec.values[0, -1])
         ims.append(float(top.imag))
         res.append(float(top.real))
     ok_im = all(abs(i / freq - 1) < 0.1 for i in ims)
@@ -168,7 +163,7 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
         where = ""
         if ranks.size:
             worst = ds.g.values[ok][ranks == ranks.max()]
-            _, means = _group_means(ds.g.values[ok], ranks.astype(float))
+            _, means = mean_sd_by_g(ds.g.values[ok], ranks.astype(float))[:2]
             where = (f" (at g = {', '.join(f'{v:g}' for v in np.unique(worst))}; per-g means "
                      f"{_fmt(means.min())} to {_fmt(means.max())})")
         out.append(Claim(f"E1.{task}.rank", "fig2d", f"{task}: functional rank of every converged network ≤ 10",
@@ -178,7 +173,7 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
         g = stats.g.values
         # convergence time with censoring: a network that never reached 5 % counts as >= n_epochs
         censored = np.where(ds.conv_epoch.values > 0, ds.conv_epoch.values, ds.sizes["epoch"]).astype(float)
-        levels, conv = _group_means(ds.g.values, censored)
+        levels, conv = mean_sd_by_g(ds.g.values, censored)[:2]
         mid = int(np.argmin(np.abs(levels - 0.9)))
         never = {float(lv): int(np.sum((ds.conv_epoch.values <= 0) & np.isclose(ds.g.values, lv))) for lv in levels}
         note = "; ".join(f"{n} never converged at g = {lv:g}" for lv, n in never.items() if n)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from randstruct.analysis.connectivity import first_below
+from randstruct.analysis.grouping import by_g, mean_sd_by_g
 from randstruct.runs import Run
 
 
@@ -27,8 +29,8 @@ def linear_statistics(run: Run, threshold: float = 0.05) -> dict[str, np.ndarray
     """
     ds, target = run.data, zhat(run)
     l0 = target**2 / 2
-    below = ds.loss.values < threshold * l0
-    k_c = np.where(below.any(axis=1), below.argmax(axis=1), -1).astype(float)
+    loss = ds.loss.values
+    k_c = first_below(loss, np.full(len(loss), l0), threshold, np.arange(loss.shape[1])).astype(float)
     k_c[k_c < 0] = np.nan
     epochs = np.arange(ds.sizes["epoch"])
     before = epochs[None, :] < np.nan_to_num(k_c, nan=ds.sizes["epoch"])[:, None]
@@ -50,20 +52,21 @@ def per_g(ds: xr.Dataset, names: tuple[str, ...], min_samples: int) -> xr.Datase
     A g value gets NaN unless at least ``min_samples`` networks qualify (the paper's
     ``min_num_samples_for_avg``: 5 for Fig 2, 3 for Fig S1).
     """
-    ok = qualifying(ds)
+    ok, g = qualifying(ds), ds.g.values
     out = {}
-    levels = np.unique(ds.g.values)
-    counts = np.array([np.sum(ok & np.isclose(ds.g.values, g)) for g in levels])
     for name in names:
-        values = ds[name].values.astype(float)
-        mean, sd = [], []
-        for g, n_ok in zip(levels, counts):
-            sel = ok & np.isclose(ds.g.values, g)
-            enough = n_ok >= min_samples
-            mean.append(values[sel].mean() if enough else np.nan)
-            sd.append(values[sel].std() if enough else np.nan)
-        out[f"{name}_mean"] = ("g", np.array(mean))
-        out[f"{name}_sd"] = ("g", np.array(sd))
-    out["n_qualifying"] = ("g", counts)
-    out["n_nets"] = ("g", np.array([np.sum(np.isclose(ds.g.values, g)) for g in levels]))
+        levels, mean, sd, counts = mean_sd_by_g(g, ds[name].values, include=ok, min_count=min_samples, skipna=False)
+        out[f"{name}_mean"], out[f"{name}_sd"] = ("g", mean), ("g", sd)
+    levels, groups = by_g(g, ok)
+    out["n_qualifying"] = ("g", np.array([int(k.sum()) for k in groups]))
+    out["n_nets"] = ("g", np.array([len(k) for k in groups]))
     return xr.Dataset(out, coords={"g": levels})
+
+
+def top_imaginary(ev: np.ndarray) -> np.ndarray:
+    """Per row (last axis: eigenvalues), the eigenvalue with the largest imaginary part; NaN for a
+    row with no finite eigenvalue (a record after the network diverged)."""
+    ev = np.asarray(ev)
+    imag = np.where(np.isfinite(ev), ev.imag, -np.inf)
+    top = np.take_along_axis(ev, imag.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    return np.where(np.isfinite(imag).any(axis=-1), top, complex(np.nan, np.nan))
