@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,25 +82,26 @@ def execute(
     """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
     out = Path(out)
     check_device(spec.device)
-    checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if checkpoint is None and not resume:
-        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
-    ensemble = spec.make_ensemble()
-    initial = ensemble.clone()
-    trainer = Trainer(ensemble, spec.make_task(), spec.train)
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
-    chunk = checkpoint_every or max(1, spec.train.epochs // 20)
-    try:
-        trainer.run(progress=progress, chunk=chunk, on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
-    finally:
-        trainer.close()
-    ds = results_dataset(spec, initial, trainer)
-    store.write_results(out, ds)
-    (out / store.CHECKPOINT).unlink(missing_ok=True)
+    with store.run_lock(out, "train"):
+        checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
+        if overwrite:
+            store.clear_run_dir(out)
+        if checkpoint is None and not resume:
+            store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
+        ensemble = spec.make_ensemble()
+        initial = ensemble.clone()
+        trainer = Trainer(ensemble, spec.make_task(), spec.train)
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint)
+        chunk = checkpoint_every or max(1, spec.train.epochs // 20)
+        try:
+            trainer.run(progress=progress, chunk=chunk,
+                        on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
+        finally:
+            trainer.close()
+        ds = results_dataset(spec, initial, trainer)
+        store.write_results(out, ds)
+        (out / store.CHECKPOINT).unlink(missing_ok=True)
     return load(out)
 
 

@@ -149,7 +149,13 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
     done = None if force else stored_analysis(run, ranks, shuffles, eval_trials, eval_policy, threshold)
     if done is not None:
         return done
-    out = analyze(run, ranks, shuffles, eval_trials, eval_policy, threshold, progress, device, chunk_bytes)
+    with store.run_lock(run.path, "analyze"):
+        out = analyze(run, ranks, shuffles, eval_trials, eval_policy, threshold, progress, device, chunk_bytes)
+        _store(run, out)
+    return out
+
+
+def _store(run: Run, out: xr.Dataset) -> None:
     stored = store.open_results(run.path)
     if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in _NEW_DIMS):
         # zarr cannot resize a dimension in place: rewrite the whole store (atomically)
@@ -160,4 +166,3 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
         store.write_results(run.path, merged)
     else:
         store.add_results(run.path, out)
-    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 import xarray as xr
 
 from randstruct.store.errors import RunError
+from randstruct.store.lock import LOCK
 from randstruct.store.results import RESULTS
 
 SCHEMA = 1
@@ -42,17 +44,63 @@ def new_config(kind: str, spec: dict) -> dict:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": sys.argv}
 
 
+KINDS = ("rnn", "sentiment")  # what a config.json's "kind" may be
+# every name a run writes into its directory (a run's own, what --overwrite may delete)
+RUN_ENTRIES = (CONFIG, RESULTS, CHECKPOINT, "vocab.txt")
+_OURS_PREFIXES = tuple(name + "." for name in (CONFIG, RESULTS, CHECKPOINT)) + (LOCK,)
+
+
+def _ours(name: str) -> bool:
+    """A name a run writes: its files, their staged copies (``*.tmp``...) and its lock."""
+    return name in RUN_ENTRIES or name.startswith(_OURS_PREFIXES)
+
+
+def _contents(out: Path) -> list[str]:
+    """The entries of ``out`` other than its lock (the lock is taken before this check)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith(LOCK))
+
+
+def check_overwritable(out: Path) -> None:
+    """Refuse to delete ``out`` unless it is a randstruct run holding nothing but a run's files,
+    and neither the current directory nor one of its parents."""
+    if str(out) in ("", "."):
+        raise RunError("refusing to overwrite the current directory; name the run directory in --out")
+    here, target = Path.cwd().resolve(), out.resolve()
+    if target == here or target in here.parents:
+        raise RunError(f"refusing to overwrite {out}: it is the current directory or one of its parents")
+    read_config(out)  # a run says so in its config.json
+    foreign = [name for name in _contents(out) if not _ours(name)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise RunError(f"refusing to overwrite {out}: it holds files a run does not write ({shown}); "
+                       f"move them or choose another output folder")
+
+
+def clear_run_dir(out: Path) -> None:
+    """Delete a run's own entries (checked by :func:`check_overwritable`), keeping its lock."""
+    for p in out.iterdir():
+        if p.name.startswith(LOCK) or not _ours(p.name):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
 def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: bool) -> dict | None:
     """Check an output folder before anything is written; return the checkpoint to resume from.
 
-    A non-empty folder is refused unless ``overwrite`` (replace it) or ``resume`` (continue the
-    same run: same kind and spec, not yet complete).
+    A non-empty folder is refused unless ``overwrite`` (replace it: only a run's own folder) or
+    ``resume`` (continue the same run: same kind and spec, not yet complete). Call it while
+    holding the folder's lock (:func:`~randstruct.store.lock.run_lock`), which it ignores.
     """
     if overwrite and resume:
         raise RunError("choose either --overwrite or --resume, not both")
     if out.exists() and not out.is_dir():
         raise RunError(f"output path {out} exists and is not a directory")
-    exists = out.is_dir() and any(out.iterdir())
+    exists = bool(_contents(out))
     if resume:
         if not exists:
             raise RunError(f"nothing to resume in {out} (no such run)")
@@ -64,6 +112,8 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
         return load_checkpoint(out)
     if exists and not overwrite:
         raise RunError(f"output folder {out} already exists; pass --overwrite to replace it or --resume to continue it")
+    if exists:
+        check_overwritable(out)
     parent = out
     while not parent.exists():
         parent = parent.parent
@@ -73,10 +123,27 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
 
 
 def read_config(run_dir: str | Path) -> dict:
+    """The run's config.json, checked: valid JSON, a known schema version and kind, a spec."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no {CONFIG})")
-    return json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise RunError(f"{path} is not a text file (corrupted?)") from None
+    except json.JSONDecodeError as err:
+        raise RunError(f"{path} is not valid JSON (corrupted or truncated? {err.msg} at line {err.lineno})") from None
+    except OSError as err:
+        raise RunError(f"cannot read {path}: {err.strerror}") from None
+    if not isinstance(config, dict):
+        raise RunError(f"{path} is not a run's config (expected a JSON object)")
+    if config.get("schema") != SCHEMA:
+        raise RunError(f"{path} has schema version {config.get('schema')!r}; this randstruct reads version {SCHEMA}")
+    if config.get("kind") not in KINDS:
+        raise RunError(f"{path} has kind {config.get('kind')!r}; allowed: {', '.join(KINDS)}")
+    if not isinstance(config.get("spec"), dict):
+        raise RunError(f"{path} has no spec object")
+    return config
 
 
 def is_complete(run_dir: str | Path) -> bool:

@@ -10,7 +10,6 @@ in index order. Everything is validated and the data are read before the folder 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,20 +257,20 @@ def train(sst_dir: str | Path, glove_path: str | Path, out: str | Path, config: 
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every}")
     corpus = prepare_corpus(sst_dir, glove_path, config.seed, config.lowercase)
     spec = {"config": config.to_dict(), "data": _data_record(sst_dir, glove_path), "stats": corpus.stats}
-    checkpoint = store.prepare_run_dir(out, KIND, spec, overwrite, resume)
-    trainer = Trainer(corpus, config)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec))
-        (out / "vocab.txt").write_text("\n".join(corpus.vocab.itos) + "\n", encoding="utf-8")
-    if checkpoint is not None:
-        trainer.load_state_dict(checkpoint)
-    trainer.run(progress=progress, every=checkpoint_every,
-                checkpoint=lambda t: store.save_checkpoint(out, t.state_dict()))
-    store.write_results(out, results_dataset(trainer))
-    (out / store.CHECKPOINT).unlink(missing_ok=True)
+    with store.run_lock(out, "train"):
+        checkpoint = store.prepare_run_dir(out, KIND, spec, overwrite, resume)
+        trainer = Trainer(corpus, config)
+        if overwrite:
+            store.clear_run_dir(out)
+        if not resume:
+            store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec))
+            (out / "vocab.txt").write_text("\n".join(corpus.vocab.itos) + "\n", encoding="utf-8")
+        if checkpoint is not None:
+            trainer.load_state_dict(checkpoint)
+        trainer.run(progress=progress, every=checkpoint_every,
+                    checkpoint=lambda t: store.save_checkpoint(out, t.state_dict()))
+        store.write_results(out, results_dataset(trainer))
+        (out / store.CHECKPOINT).unlink(missing_ok=True)
     return out
 
 
