@@ -24,14 +24,23 @@ from randstruct.engine.seeding import member_rng
 from randstruct.tasks import Batch, Task
 
 
+def batch_arrays(task: Task, batch: Batch) -> tuple[np.ndarray, ...]:
+    """(inputs, targets, mask), plus the decision steps of a task with labels."""
+    if not task.has_labels:
+        return batch.inputs, batch.targets, batch.mask
+    if batch.decision is None:
+        raise ValueError(f"task {task.name!r} has labels but its batch has no decision steps (Batch.decision)")
+    return batch.inputs, batch.targets, batch.mask, batch.decision
+
+
 def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int, out=None):
-    """(inputs, targets, mask) for the members whose generators are ``rngs``, in kernel layout
-    (E, K, B, C): each member draws its trials from its own generator, then all are built at once.
-    Written into ``out`` (three arrays of those shapes) when given."""
+    """(inputs, targets, mask[, decision]) for the members whose generators are ``rngs``, in kernel
+    layout (E, K, B, C): each member draws its trials from its own generator, then all are built at
+    once. Written into ``out`` (arrays of those shapes) when given."""
     parts = [task.draw(batch_size, rng) for rng in rngs]
     batch = task.build({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     arrays = []
-    for i, a in enumerate((batch.inputs, batch.targets, batch.mask)):
+    for i, a in enumerate(batch_arrays(task, batch)):
         a = a.reshape(len(rngs), batch_size, *a.shape[1:]).transpose(0, 2, 1, 3)
         if out is None:
             arrays.append(np.ascontiguousarray(a))
@@ -52,19 +61,20 @@ class BatchStream:
             data = task.sample(batch_size, self.rngs[0])
         if data is not None:
             self._fixed = tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device)
-                                for a in (data.inputs, data.targets, data.mask))
+                                for a in batch_arrays(task, data))
 
     @property
     def fixed(self) -> bool:
         return self._fixed is not None
 
     def shapes(self) -> list[tuple[int, ...]]:
-        """Kernel-layout shapes of inputs, targets and mask."""
-        k = self.task.n_steps
-        return [(self.n_net, k, self.batch_size, c) for c in (self.task.n_in, self.task.n_out, self.task.n_out)]
+        """Kernel-layout shapes of inputs, targets, mask and (a task with labels) decision steps."""
+        k, t = self.task.n_steps, self.task
+        channels = (t.n_in, t.n_out, t.n_out) + ((1,) if t.has_labels else ())
+        return [(self.n_net, k, self.batch_size, c) for c in channels]
 
     def next(self) -> tuple[torch.Tensor, ...]:
-        """(inputs, targets, mask) on the networks' device in kernel layout (E, K, B, C)."""
+        """(inputs, targets, mask[, decision]) on the networks' device in kernel layout (E, K, B, C)."""
         if self._fixed is not None:
             return self._fixed
         return tuple(torch.as_tensor(a, dtype=self.dtype, device=self.device)

@@ -10,6 +10,7 @@ import numpy as np
 from randstruct.engine.model import PARAMS
 
 OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("mse", "cross_entropy")
 SV_METHODS = ("auto", "full", "subspace")
 LR_RULES = {
     "over_n": "lr = lr0 / N (the paper's Adam convention; loss curves roughly N-independent)",
@@ -35,6 +36,7 @@ class TrainConfig:
     sv_method: str = "auto"
     eig_top: int | None = None
     record_weights: bool = False
+    loss: str = "mse"  # "cross_entropy" needs a task with labels (one class per step)
 
     def __post_init__(self) -> None:
         if int(self.epochs) != self.epochs or self.epochs < 1:
@@ -43,6 +45,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
         if self.lr_rule not in LR_RULES:
             raise ValueError(f"unknown lr_rule {self.lr_rule!r}; allowed: {', '.join(LR_RULES)}")
         if not (math.isfinite(self.lr0) and self.lr0 > 0):

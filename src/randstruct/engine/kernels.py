@@ -144,6 +144,37 @@ def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
     return loss, err.div_(count[:, None, None, None])
 
 
+def masked_cross_entropy(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member loss -sum M log softmax(z)[label] / sum M over scored steps, and dL_e/dz.
+
+    The label of a step is the argmax of its one-hot ``targets`` (what a task with labels
+    builds); a step is scored where ``mask`` (any channel) is nonzero, so the count is of steps,
+    not of step-channel pairs. dL/dz = M (softmax(z) - onehot) / count: the only part of the
+    backward pass that differs from the masked MSE.
+    """
+    weight = mask.amax(dim=-1, keepdim=True)  # (E, K, B, 1)
+    count = weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    labels = targets.argmax(dim=-1, keepdim=True)
+    logp = torch.log_softmax(outputs, dim=-1)
+    loss = -(logp.gather(-1, labels) * weight).sum(dim=(1, 2, 3)) / count
+    grad = logp.exp_().scatter_add_(-1, labels, torch.full_like(weight, -1.0))
+    return loss, grad.mul_(weight / count[:, None, None, None])
+
+
+LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
+
+
+def decision_accuracy(outputs, targets, decision) -> torch.Tensor:
+    """Per-member fraction of trials whose choice is right: the argmax over channels of the outputs
+    summed over the trial's decision steps against the argmax of the targets summed the same way.
+    Trials without decision steps are not counted; a member with none gets NaN."""
+    chosen = (outputs * decision).sum(dim=1).argmax(dim=-1)  # (E, B)
+    label = (targets * decision).sum(dim=1).argmax(dim=-1)
+    has = decision.sum(dim=(1, 3)) > 0
+    right = ((chosen == label) & has).sum(dim=1).to(outputs.dtype)
+    return right / has.sum(dim=1).to(outputs.dtype)
+
+
 def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=None,
              workspace: Workspace | None = None):
     """Gradients of sum_e L_e for the parameters named in ``need`` (default: all five)."""

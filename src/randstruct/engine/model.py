@@ -231,15 +231,26 @@ class Ensemble:
             return from_kernel_layout(res.outputs), from_kernel_layout(rates)
         return from_kernel_layout(res)
 
-    def loss(self, inputs, targets, mask, dt: float) -> torch.Tensor:
-        """Masked MSE of every member (E,), SPEC 1.3; arrays as in :meth:`simulate`."""
+    def loss(self, inputs, targets, mask, dt: float, loss: str = "mse") -> torch.Tensor:
+        """Masked MSE (SPEC 1.3) or cross-entropy of every member (E,); arrays as in :meth:`simulate`."""
+        return self.evaluate(inputs, targets, mask, dt, loss)[0]
+
+    def evaluate(self, inputs, targets, mask, dt: float, loss: str = "mse", decision=None):
+        """(loss (E,), decision accuracy (E,) or None): the accuracy where ``decision`` marks the
+        decision steps (B, K, 1) or (E, B, K, 1) of a task with labels."""
+        if loss not in kernels.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
         u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
         with torch.no_grad():
             out = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
                                   self.nonlinearity, keep_trace=False)
         tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
         msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
-        return kernels.masked_mse(out, tgt, msk)[0]
+        value = kernels.LOSSES[loss](out, tgt, msk)[0]
+        if decision is None:
+            return value, None
+        dec = to_kernel_layout(decision, self.size, self.dtype, self.device)
+        return value, kernels.decision_accuracy(out, tgt, dec)
 
 
 def to_kernel_layout(a, n_net: int, dtype: torch.dtype, device) -> torch.Tensor:

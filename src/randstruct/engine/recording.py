@@ -34,10 +34,13 @@ class TrainRecord:
     eig_w: np.ndarray | None = None  # (E, n_rec, eig_top): leading eigenvalues of W (by real part)
     wall_time: float = 0.0
     epochs_done: int = 0
+    accuracy: np.ndarray | None = None  # (E, epochs): decision accuracy on the batch, tasks with labels
+
 
     @classmethod
-    def empty(cls, n_net: int, n: int, config: TrainConfig, lr: np.ndarray, dtype=np.float32) -> "TrainRecord":
-        """All-NaN records; ``dtype`` follows the networks' precision."""
+    def empty(cls, n_net: int, n: int, config: TrainConfig, lr: np.ndarray, dtype=np.float32,
+              accuracy: bool = False) -> "TrainRecord":
+        """All-NaN records; ``dtype`` follows the networks' precision; ``accuracy`` for a task with labels."""
         n_rec = len(config.rec_epochs)
         n_sv = n if config.sv_top is None else min(n, config.sv_top)
         return cls(
@@ -50,6 +53,7 @@ class TrainRecord:
             weights=np.full((n_net, n_rec, n, n), np.nan, dtype) if config.record_weights else None,
             eig_w=None if config.eig_top is None else np.full(
                 (n_net, n_rec, min(n, config.eig_top)), np.nan, np.result_type(dtype, np.complex64)),
+            accuracy=np.full((n_net, config.epochs), np.nan, dtype) if accuracy else None,
         )
 
 
@@ -64,14 +68,16 @@ def subspace_tracker(ensemble: Ensemble, k: int, oversample: int = 6) -> Subspac
 class Recorder:
     """The device-side history of one trainer and the recorded snapshots of dW."""
 
-    def __init__(self, ensemble: Ensemble, config: TrainConfig, lr: np.ndarray, host_spectra: bool):
+    def __init__(self, ensemble: Ensemble, config: TrainConfig, lr: np.ndarray, host_spectra: bool,
+                 accuracy: bool = False):
         dev = ensemble.device
         np_dtype = np.float64 if ensemble.dtype == torch.float64 else np.float32
         self.config = config
-        self.host = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype)
+        self.host = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype, accuracy)
         self.epoch_t = torch.zeros((), dtype=torch.int64, device=dev)  # the epoch the stages write
         self.diverged = torch.full((ensemble.size,), -1, dtype=torch.int64, device=dev)
-        self.hist = torch.full((2, ensemble.size, config.epochs), float("nan"), dtype=ensemble.dtype, device=dev)
+        # rows: loss, gradient norm and, for a task with labels, decision accuracy
+        self.hist = torch.full((3 if accuracy else 2, ensemble.size, config.epochs), float("nan"), dtype=ensemble.dtype, device=dev)
         self.tracker = subspace_tracker(ensemble, config.sv_top) if config.uses_subspace(ensemble.n) else None
         self.spectra = HostSingularValues() if host_spectra and self.tracker is None else None
 
@@ -81,7 +87,7 @@ class Recorder:
         active.logical_and_(finite)
 
     def write(self, row: int, values: torch.Tensor) -> None:
-        """Row 0 (loss) or 1 (gradient norm) of the current epoch, on the device."""
+        """Row 0 (loss), 1 (gradient norm) or 2 (accuracy) of the current epoch, on the device."""
         self.hist[row].index_copy_(1, self.epoch_t.view(1), values[:, None])
 
     def snapshot_if_due(self, epoch: int, ensemble: Ensemble, active: torch.Tensor) -> None:
@@ -116,6 +122,8 @@ class Recorder:
         rec = self.host
         hist = self.hist.cpu().numpy()
         rec.loss[...], rec.grad_norm[...] = hist[0], hist[1]
+        if rec.accuracy is not None:
+            rec.accuracy[...] = hist[2]
         rec.diverged_epoch[...] = self.diverged.cpu().numpy()
         rec.epochs_done = epochs_done
         return rec
@@ -126,7 +134,10 @@ class Recorder:
 
     def load_state(self, state: dict) -> None:
         self.host = TrainRecord(**state["record"])
-        self.hist.copy_(torch.as_tensor(np.stack([self.host.loss, self.host.grad_norm])))
+        rows = [self.host.loss, self.host.grad_norm] + ([] if self.host.accuracy is None else [self.host.accuracy])
+        if len(rows) != self.hist.shape[0]:
+            raise ValueError("the checkpoint's history does not match this task (accuracy recorded or not)")
+        self.hist.copy_(torch.as_tensor(np.stack(rows)))
         self.diverged.copy_(torch.as_tensor(self.host.diverged_epoch))
         if self.tracker is not None:
             self.tracker.q = state["sv_subspace"].to(self.hist.device)

@@ -48,12 +48,17 @@ class Trainer:
             raise ValueError(
                 f"task {task.name!r} has {task.n_in} inputs / {task.n_out} outputs but the networks have "
                 f"{ensemble.n_in} / {ensemble.n_out}")
+        if config.loss == "cross_entropy" and not task.has_labels:
+            raise ValueError(f"loss 'cross_entropy' needs a task with labels (one class per step); task "
+                             f"{task.name!r} has none: use loss 'mse'")
         self.ensemble, self.task, self.config = ensemble, task, config
+        self._loss = kernels.LOSSES[config.loss]
         self.dt = task.dt
         dev = ensemble.device
         on_cuda = torch.device(dev).type == "cuda"
         lr = config.learning_rates(ensemble.n, ensemble.g)
-        self.recorder = Recorder(ensemble, config, lr, on_cuda if host_spectra is None else host_spectra)
+        self.recorder = Recorder(ensemble, config, lr, on_cuda if host_spectra is None else host_spectra,
+                                 accuracy=task.has_labels)
         self.optimizer = EnsembleOptimizer(ensemble, config, torch.as_tensor(lr, dtype=ensemble.dtype, device=dev))
         self.stream = BatchStream(task, ensemble, config.batch_size, data)
         self.active = torch.ones(ensemble.size, dtype=torch.bool, device=dev)
@@ -82,14 +87,17 @@ class Trainer:
         self._graphs = None
 
     # ------------------------------------------------------------------ one epoch
-    def forward_stage(self, inputs, targets, mask):
-        """Loss and dL/dz of every member; marks members whose loss is not finite."""
+    def forward_stage(self, inputs, targets, mask, decision=None):
+        """Loss and dL/dz of every member (and the decision accuracy of a task with labels); marks
+        members whose loss is not finite."""
         ens, rec = self.ensemble, self.recorder
         shown = self.active.clone()
         traces = [kernels.forward(inputs[c], ens.wi[c], ens.wrec[c], ens.wo[c], ens.b[c], ens.x0[c], self.dt,
                                   ens.nonlinearity, workspace=w) for c, w in zip(self._chunks, self._workspaces)]
         outputs = traces[0].outputs if len(traces) == 1 else torch.cat([t.outputs for t in traces])
-        loss, d_out = kernels.masked_mse(outputs, targets, mask)
+        loss, d_out = self._loss(outputs, targets, mask)
+        if decision is not None:
+            rec.write(2, torch.where(shown, kernels.decision_accuracy(outputs, targets, decision), float("nan")))
         rec.mark(self.active, torch.isfinite(loss))
         d_out.mul_(per_member(self.active.to(d_out.dtype), d_out)).nan_to_num_(0.0)
         rec.write(0, torch.where(shown, loss, float("nan")))

@@ -77,6 +77,7 @@ class Batch:
     mask: np.ndarray
     meta: dict[str, np.ndarray]
     dt: float
+    decision: np.ndarray | None = None  # (batch, time, 1): the steps whose argmax is the trial's choice
 
     @property
     def n_steps(self) -> int:
@@ -88,18 +89,30 @@ class Batch:
 
 
 class Task(ABC):
-    """Base of the task generators; subclasses are frozen dataclasses whose fields are the parameters."""
+    """Base of the task generators; subclasses are frozen dataclasses whose fields are the parameters.
+
+    The contract (docs/tasks.md), checked by :func:`check_task`: class variables ``name``, ``n_in``,
+    ``n_out``, ``stochastic`` (an adapter may set the channel counts per instance), a ``dt`` field in
+    (0, 1], a step count K (``__post_init__`` stores it as ``_n_steps``, or the subclass overrides
+    ``n_steps``), ``draw`` and ``build``. A task with ``has_labels`` (one-hot targets of a class per
+    step) also fills ``Batch.decision``, which makes cross-entropy and decision accuracy available.
+    """
 
     name: ClassVar[str]
     n_in: ClassVar[int]
     n_out: ClassVar[int]
     stochastic: ClassVar[bool]
+    has_labels: ClassVar[bool] = False
     dt: float
 
     @property
     def n_steps(self) -> int:
         """Number of Euler steps K per trial (each task's ``__post_init__`` derives it)."""
-        return self._n_steps
+        try:
+            return self.__dict__["_n_steps"]
+        except KeyError:
+            raise ValueError(f"task {type(self).__name__} does not set its step count: assign _n_steps in "
+                             "__post_init__ or override the n_steps property (see docs/tasks.md)") from None
 
     @abstractmethod
     def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -160,13 +173,15 @@ class Task(ABC):
         for key, value in derived.items():
             object.__setattr__(self, key, value)
 
-    def _batch(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, meta: dict[str, np.ndarray]) -> Batch:
+    def _batch(self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, meta: dict[str, np.ndarray],
+               decision: np.ndarray | None = None) -> Batch:
         return Batch(
             inputs=np.ascontiguousarray(inputs, dtype=F32),
             targets=np.ascontiguousarray(targets, dtype=F32),
             mask=np.ascontiguousarray(mask, dtype=F32),
             meta=meta,
             dt=self.dt,
+            decision=None if decision is None else np.ascontiguousarray(decision, dtype=F32),
         )
 
 
@@ -180,3 +195,39 @@ class DeterministicTask(Task):
         return {"trial": np.zeros(check_batch_size(batch), dtype=bool)}
 
 
+
+
+CLASS_CONTRACT = {"name": str, "n_in": Integral, "n_out": Integral, "stochastic": (bool, np.bool_)}
+
+
+def check_task_class(cls: Any) -> type[Task]:
+    """``cls`` if it is a Task subclass with the contract's class variables, else a one-line ValueError."""
+    label = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ValueError(f"{label} is not a randstruct.tasks.Task subclass (see docs/tasks.md)")
+    missing = [k for k in CLASS_CONTRACT if not hasattr(cls, k)]
+    if missing:
+        raise ValueError(f"task class {label} lacks the class variable(s) {', '.join(missing)} (see docs/tasks.md)")
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        raise ValueError(f"task class {label} does not implement {', '.join(abstract)} (see docs/tasks.md)")
+    if not dataclasses.is_dataclass(cls):
+        raise ValueError(f"task class {label} must be a dataclass (its fields are the parameters; see docs/tasks.md)")
+    return cls
+
+
+def check_task(task: Task) -> Task:
+    """``task`` if its instance satisfies the contract (channels, dt, step count), else a one-line ValueError."""
+    label = type(task).__qualname__
+    for key, kind in CLASS_CONTRACT.items():
+        value = getattr(task, key, None)
+        if not isinstance(value, kind) or (kind is Integral and (isinstance(value, bool) or value < 1)):
+            want = "a string" if kind is str else "True or False" if key == "stochastic" else "an integer >= 1"
+            raise ValueError(f"task {label}: {key} must be {want}, got {value!r}")
+    dt = getattr(task, "dt", None)
+    if isinstance(dt, bool) or not isinstance(dt, Real) or not 0 < dt <= 1:
+        raise ValueError(f"task {label}: dt must be in (0, 1] (units of tau), got {dt!r}")
+    k = task.n_steps
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise ValueError(f"task {label}: n_steps must be an integer >= 1, got {k!r}")
+    return task
