@@ -19,6 +19,7 @@ from randstruct import store
 from randstruct.engine.device import check_device
 from randstruct.engine.model import Ensemble, check_grid
 from randstruct.tasks import Task, get_task
+from randstruct.tasks.registry import BUILTIN, TASKS, class_reference, import_class
 from randstruct.engine.train import TrainConfig, Trainer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -27,7 +28,12 @@ KIND = "rnn"
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to train: a (g x seed) grid of networks on one task with one training protocol."""
+    """What to train: a (g x seed) grid of networks on one task with one training protocol.
+
+    ``task`` is a reference (registered name, ``module:Class`` or ``neurogym:EnvId``); for a name
+    registered at run time ``task_class`` records its ``module:Class`` so that a later process can
+    import it when the name is not registered there.
+    """
 
     task: str
     n: int
@@ -40,6 +46,7 @@ class RunSpec:
     device: str = "cpu"
     shared_vector: bool = False
     x0_from_input: bool = False
+    task_class: str = ""
 
     def __post_init__(self) -> None:
         gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
@@ -47,9 +54,23 @@ class RunSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        object.__setattr__(self, "task_params", self.make_task().params())
+        task = self.make_task()
+        object.__setattr__(self, "task_params", task.params())
+        if not self.task_class and self.task in TASKS and self.task not in BUILTIN:
+            object.__setattr__(self, "task_class", class_reference(type(task)))
 
     def make_task(self) -> Task:
+        """The task, rebuilt from its reference; a one-line ValueError says what to install or import."""
+        if self.task_class and self.task not in TASKS and ":" not in self.task:
+            if self.task_class.startswith("__main__:"):
+                raise ValueError(f"task {self.task!r} is not registered in this process and was defined in a "
+                                 "script (__main__): import or run the code that registers it first")
+            try:
+                import_class(self.task_class)  # registers the name if its module does so on import
+            except ValueError as err:
+                raise ValueError(f"task {self.task!r} is not registered: {err}") from None
+            if self.task not in TASKS:
+                return get_task(self.task_class, **self.task_params)
         return get_task(self.task, **self.task_params)
 
     def make_ensemble(self) -> Ensemble:
@@ -114,12 +135,13 @@ def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Da
     arrays = {
         "loss": rec.loss, "grad_norm": rec.grad_norm, "sv_dw": rec.sv_dw,
         "diverged_epoch": rec.diverged_epoch, "lr": rec.lr, "weights": rec.weights, "eig_w_rec": rec.eig_w,
+        "accuracy": rec.accuracy,
         "w0": np_(initial.w0), "wi0": np_(initial.wi), "wo0": np_(initial.wo),
         "w": np_(final.wrec), "wi": np_(final.wi), "wo": np_(final.wo),
         "b": np_(final.b), "x0": np_(final.x0),
     }
     attrs = {"task": spec.task, "N": spec.n, "nonlinearity": spec.nonlinearity,
-             "dt": spec.make_task().dt, "train_wall_time_s": rec.wall_time,
+             "dt": trainer.task.dt, "loss_kind": spec.train.loss, "train_wall_time_s": rec.wall_time,
              "spec": json.dumps(spec.to_dict())}
     return store.build_dataset(arrays, initial.g, initial.seed, rec.rec_epochs, attrs)
 

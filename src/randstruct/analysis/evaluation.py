@@ -40,20 +40,22 @@ def eval_batch(task: Task, seed: int, g: float, trials: int, key: tuple[int, ...
 class Evaluator:
     """Losses of many (network, recurrent matrix) members, as ensemble chunks of bounded memory."""
 
-    def __init__(self, ens: Ensemble, task: Task, eval_trials: int, eval_policy: str, chunk_bytes: int):
+    def __init__(self, ens: Ensemble, task: Task, eval_trials: int, eval_policy: str, chunk_bytes: int,
+                 loss: str = "mse"):
         if eval_policy not in EVAL_POLICIES:
             raise ValueError(f"unknown eval_policy {eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
         if int(eval_trials) != eval_trials or eval_trials < 1:
             raise ValueError(f"eval_trials must be an integer >= 1, got {eval_trials}")
         if task.n_in != ens.n_in or task.n_out != ens.n_out:
             raise ValueError(f"task {task.name!r} does not fit networks with {ens.n_in} inputs / {ens.n_out} outputs")
-        self.ens, self.task = ens, task
+        self.ens, self.task, self.loss_kind = ens, task, loss
         # a deterministic task gives identical trials: one is enough
         self.trials = int(eval_trials) if task.stochastic else 1
         item = torch.finfo(ens.dtype).bits // 8
         n, k, b = ens.n, task.n_steps, self.trials
         # recurrent matrices (built, selected, augmented), the state step and the batch arrays twice
-        per_member = item * (3 * n * n + b * (3 * n + ens.n_in + 1) + k * b * (2 * ens.n_in + 6 * ens.n_out))
+        per_member = item * (3 * n * n + b * (3 * n + ens.n_in + 1) + k * b * (2 * ens.n_in + 6 * ens.n_out
+                                                                      + 2 * task.has_labels))
         self.chunk = max(1, int(chunk_bytes // per_member))
         self.fixed = self._batches(np.arange(ens.size), [()] * ens.size) if eval_policy == "fixed" else None
 
@@ -68,12 +70,14 @@ class Evaluator:
         return -(-n_members // self.chunk)
 
     def losses(self, nets: np.ndarray, index: np.ndarray, code: str,
-               weights: Callable[[slice], torch.Tensor], bar=None) -> np.ndarray:
-        """Loss of member j = network ``nets[j]`` with recurrent matrix ``weights(slice)[j]``.
+               weights: Callable[[slice], torch.Tensor], bar=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Loss of member j = network ``nets[j]`` with recurrent matrix ``weights(slice)[j]``, and its
+        decision accuracy where the task has labels (else None).
 
         ``index[j]`` numbers the member's fresh evaluation set (rank or shuffle) under "fresh".
         """
         out = np.empty(len(nets))
+        acc = np.empty(len(nets)) if self.task.has_labels else None
         for start in range(0, len(nets), self.chunk):
             sl = slice(start, min(start + self.chunk, len(nets)))
             idx = nets[sl]
@@ -83,10 +87,14 @@ class Evaluator:
                 sel = torch.as_tensor(idx, device=self.ens.device)
                 arrays = tuple(a.index_select(0, sel) for a in self.fixed)
             members = self.ens.select(idx).replace(wrec=weights(sl))
-            out[sl] = members.loss(*arrays, self.task.dt).double().cpu().numpy()
+            decision = arrays[3] if len(arrays) > 3 else None
+            value, right = members.evaluate(*arrays[:3], self.task.dt, self.loss_kind, decision)
+            out[sl] = value.double().cpu().numpy()
+            if acc is not None:
+                acc[sl] = right.double().cpu().numpy()
             if bar is not None:
                 bar.update(1)
-        return out
+        return out, acc
 
 
 @dataclass
@@ -157,8 +165,9 @@ def net_coords(ens: Ensemble) -> dict:
 
 
 def run_plans(ens: Ensemble, task: Task, plans: list[Plan], eval_trials: int, eval_policy: str,
-               chunk_bytes: int, progress: bool) -> list[np.ndarray]:
-    ev = Evaluator(ens, task, eval_trials, eval_policy, chunk_bytes)
+               chunk_bytes: int, progress: bool, loss: str = "mse") -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(loss, accuracy or None) of every plan's members."""
+    ev = Evaluator(ens, task, eval_trials, eval_policy, chunk_bytes, loss)
     with _progress(sum(ev.n_chunks(len(p.nets)) for p in plans), progress) as bar:
         return [ev.losses(p.nets, p.index, p.code, p.weights, bar) for p in plans]
 
@@ -176,31 +185,36 @@ def rank_values(ranks: int | Sequence[int], n: int) -> np.ndarray:
 
 def truncation_losses(ens: Ensemble, task: Task, ranks: int | Sequence[int] = 25, of: str = "dw",
                       eval_trials: int = 512, eval_policy: str = "fixed",
-                      chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False) -> xr.DataArray:
+                      chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
+                      loss: str = "mse") -> xr.DataArray:
     """Loss (net, rank) of rank-r truncations of dW (``of="dw"``) or of W (``of="w"``).
 
     ``ranks`` is R (ranks 0..min(R, N)) or an explicit list. ``ens`` holds the final networks.
     """
     r = rank_values(ranks, ens.n)
-    (loss,) = run_plans(ens, task, [truncation_plan(ens, r, of)], eval_trials, eval_policy, chunk_bytes, progress)
-    return xr.DataArray(loss.reshape(ens.size, len(r)), dims=("net", "rank"), coords={**net_coords(ens), "rank": r})
+    ((value, _),) = run_plans(ens, task, [truncation_plan(ens, r, of)], eval_trials, eval_policy, chunk_bytes,
+                              progress, loss)
+    return xr.DataArray(value.reshape(ens.size, len(r)), dims=("net", "rank"), coords={**net_coords(ens), "rank": r})
 
 
 def shuffle_losses(ens: Ensemble, task: Task, shuffles: int = 10, variant: str = "full",
                    eval_trials: int = 512, eval_policy: str = "fixed",
-                   chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False) -> xr.DataArray:
+                   chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: bool = False,
+                   loss: str = "mse") -> xr.DataArray:
     """Loss (net, shuffle) of the shuffled-W0 + final-dW controls of one ``variant``."""
     check_count(shuffles, "shuffles")
-    (loss,) = run_plans(ens, task, [shuffle_plan(ens, shuffles, variant)], eval_trials, eval_policy,
-                         chunk_bytes, progress)
-    return xr.DataArray(loss.reshape(ens.size, shuffles), dims=("net", "shuffle"),
+    ((value, _),) = run_plans(ens, task, [shuffle_plan(ens, shuffles, variant)], eval_trials, eval_policy,
+                              chunk_bytes, progress, loss)
+    return xr.DataArray(value.reshape(ens.size, shuffles), dims=("net", "shuffle"),
                         coords={**net_coords(ens), "shuffle": np.arange(shuffles)})
 
 
-def final_losses(ens: Ensemble, task: Task, eval_trials: int = 512, eval_policy: str = "fixed") -> xr.DataArray:
+def final_losses(ens: Ensemble, task: Task, eval_trials: int = 512, eval_policy: str = "fixed",
+                 loss: str = "mse") -> xr.DataArray:
     """Loss (net) of the networks as they are, on the same evaluation sets as the analyses."""
-    (loss,) = run_plans(ens, task, [final_plan(ens)], eval_trials, eval_policy, DEFAULT_CHUNK_BYTES, False)
-    return xr.DataArray(loss, dims="net", coords=net_coords(ens))
+    ((value, _),) = run_plans(ens, task, [final_plan(ens)], eval_trials, eval_policy, DEFAULT_CHUNK_BYTES,
+                              False, loss)
+    return xr.DataArray(value, dims="net", coords=net_coords(ens))
 
 
 def check_count(value: int, name: str) -> None:

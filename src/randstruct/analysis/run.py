@@ -50,6 +50,25 @@ DESCRIPTIONS = {
     "sv_final_dw": "singular values of the final dW = W - W0, descending",
 }
 VARIABLES = tuple(DESCRIPTIONS)
+# where the task has labels (Task.has_labels): the same evaluations scored by decision accuracy
+ACCURACY_DESCRIPTIONS = {
+    "final_eval_accuracy": "decision accuracy of the trained network on the evaluation set (argmax of the "
+                           "outputs summed over each trial's decision steps vs the label)",
+    "trunc_accuracy_dw": "decision accuracy of W0 + best rank-r approximation of the final dW (as trunc_loss_dw)",
+    "trunc_accuracy_w": "decision accuracy of the best rank-r approximation of the final W (as trunc_loss_w)",
+    "shuffle_accuracy": "decision accuracy of P(W0) + dW (as shuffle_loss)",
+    "shuffle_accuracy_rowcol": "decision accuracy of W0[p][:, q] + dW (as shuffle_loss_rowcol)",
+    "shuffle_accuracy_resample": "decision accuracy of W0' + dW (as shuffle_loss_resample)",
+    "functional_rank_accuracy": "smallest r with trunc_accuracy_dw[r] >= (1 - threshold) * final_eval_accuracy; "
+                                "-1 if none",
+}
+SHUFFLE_ACCURACY = {"full": "shuffle_accuracy", "rowcol": "shuffle_accuracy_rowcol",
+                    "resample": "shuffle_accuracy_resample"}
+
+
+def variables(task) -> tuple[str, ...]:
+    """The analysis variables of a run on ``task``: accuracy ones too where it has labels."""
+    return VARIABLES + (tuple(ACCURACY_DESCRIPTIONS) if task.has_labels else ())
 _NEW_DIMS = ("rank", "shuffle", "eig")
 
 
@@ -84,7 +103,10 @@ def analyze(run: Run, ranks: int = 25, shuffles: int = 10, eval_trials: int = 51
     r = rank_values(ranks, ens.n)
     plans = [final_plan(ens), truncation_plan(ens, r, "dw"), truncation_plan(ens, r, "w")]
     plans += [shuffle_plan(ens, shuffles, v) for v in SHUFFLE_VARIANTS]
-    final, tdw, tw, *shuf = run_plans(ens, task, plans, eval_trials, eval_policy, chunk_bytes, progress)
+    loss_kind = run.spec.train.loss
+    results = run_plans(ens, task, plans, eval_trials, eval_policy, chunk_bytes, progress, loss_kind)
+    (final, final_acc), (tdw, tdw_acc), (tw, tw_acc), *shuffled = results
+    shuf = [value for value, _ in shuffled]
 
     e = ens.size
     spec = connectivity_spectra(ens.w0, ens.wrec, n_sv=ds.sizes["sv"])
@@ -109,18 +131,29 @@ def analyze(run: Run, ranks: int = 25, shuffles: int = 10, eval_trials: int = 51
     )
     out["functional_rank"] = ("net", functional_rank(out.trunc_loss_dw, threshold).values)
     out["rel_shuffle_loss"] = ("net", out.shuffle_loss.mean("shuffle").values / loss0)
+    names = variables(task)
+    if task.has_labels:
+        out["final_eval_accuracy"] = ("net", final_acc)
+        out["trunc_accuracy_dw"] = (("net", "rank"), tdw_acc.reshape(e, -1))
+        out["trunc_accuracy_w"] = (("net", "rank"), tw_acc.reshape(e, -1))
+        for v, (_, acc) in zip(SHUFFLE_VARIANTS, shuffled):
+            out[SHUFFLE_ACCURACY[v]] = (("net", "shuffle"), acc.reshape(e, -1))
+        enough = out.trunc_accuracy_dw >= (1 - threshold) * out.final_eval_accuracy
+        first = enough.argmax("rank")
+        out["functional_rank_accuracy"] = ("net", np.where(enough.any("rank"), out["rank"].values[first.values], -1))
     notes = {"norm_dw_last_rec": f"last recorded epoch {int(ds.rec.values[-1])}"}
     if ds.sizes["sv"] < ens.n:
         top = f"only the top {ds.sizes['sv']} values (the run's sv_top)"
         notes.update({k: top for k in ("sv_w0", "sv_w", "sv_final_dw")})
         notes["norm_dw_last_rec"] += f"; from the top {ds.sizes['sv']} singular values only"
     key = json.dumps(params, sort_keys=True)
-    for name in VARIABLES:
-        attrs = {"description": DESCRIPTIONS[name], **params, "analysis": key}
+    for name in names:
+        attrs = {"description": {**DESCRIPTIONS, **ACCURACY_DESCRIPTIONS}[name], **params, "analysis": key,
+                 **({"loss": loss_kind} if "loss" in name else {})}
         if name in notes:
             attrs["note"] = notes[name]
         out[name].attrs = attrs
-    return out[list(VARIABLES)]
+    return out[list(names)]
 
 
 def stored_analysis(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 10, eval_trials: int = 512,
@@ -129,9 +162,10 @@ def stored_analysis(run_or_path: Run | str | Path, ranks: int = 25, shuffles: in
     run = run_or_path if isinstance(run_or_path, Run) else load(run_or_path)
     stored = store.open_results(run.path)
     key = json.dumps(_params(run, ranks, shuffles, eval_trials, eval_policy, threshold), sort_keys=True)
-    if not all(name in stored and stored[name].attrs.get("analysis") == key for name in VARIABLES):
+    names = variables(run.task())
+    if not all(name in stored and stored[name].attrs.get("analysis") == key for name in names):
         return None
-    out = stored[list(VARIABLES)]
+    out = stored[list(names)]
     out.attrs = {}  # the run's own attributes stay with the run
     return out
 
@@ -157,10 +191,11 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
 
 def _store(run: Run, out: xr.Dataset) -> None:
     stored = store.open_results(run.path)
+    names = list(out.data_vars)
     if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in _NEW_DIMS):
         # zarr cannot resize a dimension in place: rewrite the whole store (atomically)
-        stale = [v for v in stored.variables if v in VARIABLES or set(stored[v].dims) & set(_NEW_DIMS)]
-        merged = stored.drop_vars(stale).assign({name: out[name] for name in VARIABLES})
+        stale = [v for v in stored.variables if v in names or set(stored[v].dims) & set(_NEW_DIMS)]
+        merged = stored.drop_vars(stale).assign({name: out[name] for name in names})
         for var in merged.variables.values():
             var.encoding = {}
         store.write_results(run.path, merged)

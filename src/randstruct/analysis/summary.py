@@ -11,7 +11,10 @@ from randstruct.analysis.grouping import by_g, mean_sd_by_g
 N_TOP = 3
 
 
-ANALYSIS_COLUMNS = {"conv_epoch": "conv. epoch", "functional_rank": "func. rank", "rel_shuffle_loss": "shuffle/L0"}
+ANALYSIS_COLUMNS = {"conv_epoch": "conv. epoch", "functional_rank": "func. rank", "rel_shuffle_loss": "shuffle/L0",
+                    "final_eval_accuracy": "eval acc.", "shuffle_accuracy": "shuffle acc.",
+                    "functional_rank_accuracy": "f. rank (acc.)"}
+ACCURACY_EPOCHS = 10  # the training accuracy shown averages the last batches: one batch is a few dozen trials
 
 
 def per_network(ds: xr.Dataset) -> xr.Dataset:
@@ -25,7 +28,11 @@ def per_network(ds: xr.Dataset) -> xr.Dataset:
     for name in ANALYSIS_COLUMNS:
         if name in ds:
             values = ds[name].values.astype(float)
+            if values.ndim == 2:  # per shuffle
+                values = values.mean(axis=1)
             extra[name] = ("net", np.where(values < 0, np.nan, values))
+    if "accuracy" in ds:
+        extra["accuracy"] = ("net", np.nanmean(ds.accuracy.values[:, -ACCURACY_EPOCHS:].astype(float), axis=1))
     return xr.Dataset(
         {
             "final_loss": ("net", ds.loss.isel(epoch=-1).values),
@@ -64,13 +71,15 @@ def format_table(run, summary: xr.Dataset) -> str:
     head = [f"run {run.path}: task {spec.task}, N = {spec.n}, {spec.nonlinearity}, {run.data.sizes['net']} networks, "
             f"{run.data.sizes['epoch']} epochs" + (f", trained in {wall:.1f} s" if wall is not None else "")]
     analysed = [k for k in ANALYSIS_COLUMNS if f"{k}_mean" in summary]
-    cols = (["g", "nets", "final loss", "||dW||_F"] + [f"s{i}(dW)" for i in summary.sv.values]
+    acc = ["accuracy"] if "accuracy_mean" in summary else []
+    cols = (["g", "nets", "final loss"] + [f"accuracy (last {ACCURACY_EPOCHS})" for _ in acc] + ["||dW||_F"] + [f"s{i}(dW)" for i in summary.sv.values]
             + [ANALYSIS_COLUMNS[k] for k in analysed] + ["diverged"])
     rows = []
     for g in summary.g.values:
         r = summary.sel(g=g)
-        rows.append([f"{g:g}", str(int(r.n_nets)), _pm(float(r.final_loss_mean), float(r.final_loss_sd)),
-                     _pm(float(r.norm_dw_mean), float(r.norm_dw_sd))]
+        rows.append([f"{g:g}", str(int(r.n_nets)), _pm(float(r.final_loss_mean), float(r.final_loss_sd))]
+                    + [_pm(float(r[f"{k}_mean"]), float(r[f"{k}_sd"])) for k in acc]
+                    + [_pm(float(r.norm_dw_mean), float(r.norm_dw_sd))]
                     + [_pm(float(r.sv_top_mean.sel(sv=i)), float(r.sv_top_sd.sel(sv=i))) for i in summary.sv.values]
                     + [_pm(float(r[f"{k}_mean"]), float(r[f"{k}_sd"])) for k in analysed]
                     + [str(int(r.n_diverged))])

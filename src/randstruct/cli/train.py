@@ -6,15 +6,18 @@ import argparse
 
 from randstruct.cli.common import UsageError, parse_floats, parse_task_params
 from randstruct.engine.model import PARAMS
+from randstruct.engine.config import LOSSES
 from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
-from randstruct.tasks import TASKS
+from randstruct.tasks import TASKS, get_task
 
 
 def register(sub) -> None:
     t = sub.add_parser("train", help="train a (g x seed) grid of networks as one ensemble",
                        description="Train every (g, seed) network on one task as a single ensemble "
                                    "computation and write a run directory.")
-    t.add_argument("--task", required=True, help=f"one of: {', '.join(sorted(TASKS))}")
+    t.add_argument("--task", required=True,
+                   help=f"a registered name ({', '.join(sorted(TASKS))}), a class as package.module:ClassName, "
+                        "or a NeuroGym environment as neurogym:EnvId-v0 (pip install 'randstruct[neurogym]')")
     t.add_argument("--N", type=int, required=True, help="number of recurrent units (>= 2)")
     t.add_argument("--g", required=True, help="gains of W0: 0,0.9,1.8 or start:stop:step")
     t.add_argument("--seeds", type=int, default=1, help="networks per g (samples); default 1")
@@ -31,7 +34,10 @@ def register(sub) -> None:
     t.add_argument("--nonlinearity", default="tanh", help="tanh or linear; default tanh")
     t.add_argument("--dt", type=float, default=None, help="Euler step in units of tau; default: the task's")
     t.add_argument("--task-param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a task parameter (repeatable), e.g. T=100")
+                   help="override a task parameter (repeatable), e.g. T=100; for neurogym: tasks, keys other "
+                        "than tau_ms, score, max_ms go to the environment, e.g. sigma=0.5")
+    t.add_argument("--loss", default="mse",
+                   help=f"{' or '.join(LOSSES)} (cross_entropy: tasks with labels, e.g. neurogym:); default mse")
     t.add_argument("--rec-step", type=int, default=None,
                    help="record the SVs of W - W0 every this many epochs; default epochs/200")
     t.add_argument("--sv-top", type=int, default=None, help="keep only the largest SVs")
@@ -49,8 +55,6 @@ def register(sub) -> None:
 def _spec_from_args(a: argparse.Namespace):
     from randstruct.runs import RunSpec
 
-    if a.task not in TASKS:
-        raise UsageError(f"unknown task {a.task!r}; allowed: {', '.join(sorted(TASKS))}")
     if a.seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {a.seeds}")
     if a.first_seed < 0:
@@ -61,12 +65,12 @@ def _spec_from_args(a: argparse.Namespace):
             raise UsageError(f"--dt must be in (0, 1], got {a.dt}")
         task_params["dt"] = a.dt
     trainable = tuple(x for x in a.train.split(",") if x)
-    task = TASKS[a.task](**task_params)
+    task = get_task(a.task, **task_params)
     batch = a.batch if a.batch is not None else (32 if task.stochastic else 1)
     rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
     config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
                          lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
-                         record_weights=a.record_weights)
+                         record_weights=a.record_weights, loss=a.loss)
     seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
     return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
                    task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device)

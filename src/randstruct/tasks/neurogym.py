@@ -224,11 +224,11 @@ class NeuroGymTask(Task):
                            decision=decision[..., None])
 
 
-def make_neurogym_task(env_id: str, **params: Any) -> NeuroGymTask:
-    """The adapter over ``env_id``: keys among its fields set them, every other key goes to the env."""
-    given = params.pop("env_id", env_id)
-    if given != env_id:
-        raise ValueError(f"env_id {given!r} contradicts the task reference neurogym:{env_id}")
+def make_neurogym_task(reference_id: str, /, **params: Any) -> NeuroGymTask:
+    """The adapter over ``reference_id``: keys among its fields set them, every other key goes to the env."""
+    env_id = params.pop("env_id", reference_id)
+    if env_id != reference_id:
+        raise ValueError(f"env_id {env_id!r} contradicts the task reference neurogym:{reference_id}")
     own = {k: params.pop(k) for k in _FIELDS if k in params}
     env_kwargs = dict(own.pop("env_kwargs", None) or {})
     env_kwargs.update(params)

@@ -20,7 +20,7 @@ from randstruct.tasks.linear import Cosine, Simple
 ENTRY_POINTS = "randstruct.tasks"
 NEUROGYM_PREFIX = "neurogym:"
 TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Cosine, FlipFlop, Mante, Romo, Simple)}
-_BUILTIN = frozenset(TASKS)
+BUILTIN = frozenset(TASKS)
 
 
 def register_task(cls: type[Task] | None = None, *, name: str | None = None, replace: bool = False):
@@ -35,9 +35,9 @@ def register_task(cls: type[Task] | None = None, *, name: str | None = None, rep
         if not isinstance(key, str) or not key or ":" in key:
             raise ValueError(f"task name must be a non-empty string without ':', got {key!r}")
         old = TASKS.get(key)
-        if old is not None and old is not c and (key in _BUILTIN or not replace):
+        if old is not None and old is not c and (key in BUILTIN or not replace):
             raise ValueError(f"task name {key!r} is already registered to {class_reference(old)}"
-                             + ("" if key in _BUILTIN else "; pass replace=True to override"))
+                             + ("" if key in BUILTIN else "; pass replace=True to override"))
         TASKS[key] = c
         return c
 
