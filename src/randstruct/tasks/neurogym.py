@@ -104,8 +104,10 @@ class NeuroGymTask(Task):
     """One NeuroGym environment as a batch-first, padded, seedable task (``has_labels``).
 
     env_id: a NeuroGym id such as ``PerceptualDecisionMaking-v0``.
-    dt: Euler step in units of tau, in (0, 1]; None takes the env's own dt (ms) / tau_ms. The env is
-        built with dt * tau_ms ms.
+    dt: Euler step in units of tau, in (0, 1]; the env is built with dt * tau_ms ms (default 0.5:
+        50 ms). None takes the env's own dt (100 ms for most: dt = 1, where the leak vanishes and a
+        network with W0 = 0 keeps nothing across steps without input: ContextDecisionMaking at
+        g = 0 then has an exactly zero gradient).
     tau_ms: the neurons' time constant in ms (100 by default: the env's dt = 20 ms is dt = 0.2).
     score: "decision" masks the steps of the env's decision period, "all" every step of the trial.
     max_ms: trial length (ms) to pad to; None derives it from the env's timing (a timing with no
@@ -121,7 +123,7 @@ class NeuroGymTask(Task):
     has_labels: ClassVar[bool] = True
 
     env_id: str = "PerceptualDecisionMaking-v0"
-    dt: float | None = None
+    dt: float | None = 0.5
     tau_ms: float = 100.0
     score: str = "decision"
     max_ms: float | None = None
