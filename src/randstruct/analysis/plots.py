@@ -13,19 +13,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from randstruct.analysis.grouping import mean_sd_by_g
+
 N_SV = 10
 
 
-def _by_g(values: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(g values, mean, sd) over the networks of each g along axis 0, NaN (diverged) ignored."""
-    gs = np.unique(g)
-    mean = np.stack([np.nanmean(values[g == x], axis=0) for x in gs])
-    sd = np.stack([np.nanstd(values[g == x], axis=0) for x in gs])
-    return gs, mean, sd
-
-
 def _band(ax, x, values, g, colors, label_fmt="g = {:g}") -> None:
-    gs, mean, sd = _by_g(values, g)
+    """Mean over the networks of each g, shaded +- sd (diverged networks' NaN ignored)."""
+    gs, mean, sd, _ = mean_sd_by_g(g, values)
     for i, gv in enumerate(gs):
         ax.plot(x, mean[i], color=colors[i], label=label_fmt.format(gv))
         ax.fill_between(x, mean[i] - sd[i], mean[i] + sd[i], color=colors[i], alpha=0.2, lw=0)
@@ -54,7 +49,7 @@ def run_figure(ds: xr.Dataset, title: str = "", smooth: int = 20):
     import matplotlib.pyplot as plt
 
     g = ds.g.values
-    gs = np.unique(g)
+    gs = mean_sd_by_g(g, g)[0]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(gs)))
     labels = "accuracy" in ds
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
@@ -105,7 +100,7 @@ def _shuffle_panel(ax, ds, gs, colors, labels: bool) -> None:
     for j, (name, label) in enumerate(names):
         var = ds[name].values
         values = var if var.ndim == 1 else var.mean(axis=1)
-        _, mean, sd = _by_g(values, g)
+        _, mean, sd, _ = mean_sd_by_g(g, values)
         ax.bar(np.arange(len(gs)) + (j - (len(names) - 1) / 2) * width, mean, width, yerr=sd,
                label=label, color=(0.2 + 0.2 * j,) * 3)
     ax.set_xticks(np.arange(len(gs)), [f"g = {x:g}" for x in gs])
