@@ -40,6 +40,7 @@ class Trainer:
     results are the same either way): one launch per stage instead of about a thousand
     kernel launches per epoch, while batches for the next epochs are made in worker processes and
     full singular spectra of dW are computed on host threads (``prefetch``, ``host_spectra``).
+    Batches are also made ahead on a CPU for a task with ``slow_batches`` (NeuroGym's trials).
     """
 
     def __init__(self, ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None,
@@ -66,7 +67,7 @@ class Trainer:
         if cuda_graphs is None:
             cuda_graphs = os.environ.get("RANDSTRUCT_CUDA_GRAPHS", "1") != "0"
         self._graphs = EpochGraphs(self) if cuda_graphs and on_cuda else None
-        use_prefetch = on_cuda if prefetch is None else prefetch
+        use_prefetch = (on_cuda or task.slow_batches) if prefetch is None else prefetch
         self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
         self._chunks = kernels.member_chunks(ensemble.size, ensemble.n, ensemble.n_in,
                                              ensemble.wrec.element_size(), dev)

@@ -103,6 +103,9 @@ class Task(ABC):
     n_out: ClassVar[int]
     stochastic: ClassVar[bool]
     has_labels: ClassVar[bool] = False
+    # batches made one trial at a time in Python: the trainer makes them ahead in worker
+    # processes by default, on a CPU as well (engine.batches.Prefetcher)
+    slow_batches: ClassVar[bool] = False
     dt: float
 
     @property

@@ -121,6 +121,7 @@ class NeuroGymTask(Task):
 
     stochastic: ClassVar[bool] = True
     has_labels: ClassVar[bool] = True
+    slow_batches: ClassVar[bool] = True
 
     env_id: str = "PerceptualDecisionMaking-v0"
     dt: float | None = 0.5
