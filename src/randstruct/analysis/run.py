@@ -18,7 +18,6 @@ from randstruct.analysis.evaluation import (DEFAULT_CHUNK_BYTES, EVAL_CODES, che
 from randstruct.runs import Run, load
 
 SHUFFLE_NAMES = {"full": "shuffle_loss", "rowcol": "shuffle_loss_rowcol", "resample": "shuffle_loss_resample"}
-DEFAULT_CHUNK_BYTES = 1 << 28
 
 DESCRIPTIONS = {
     "final_eval_loss": "loss of the trained network (final W, W_in, W_out) on the evaluation set",

@@ -25,4 +25,4 @@ from randstruct.store.rundir import (CHECKPOINT, CONFIG, KINDS, SCHEMA, check_ov
 __all__ = ["ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "RunError", "RunLocked",
            "add_results", "build_dataset", "check_overwritable", "clear_run_dir", "is_complete", "load_checkpoint",
            "lock_owner", "new_config", "open_results", "prepare_run_dir", "read_config", "run_lock",
-           "save_checkpoint", "versions", "write_json_atomic"]
+           "save_checkpoint", "versions", "write_json_atomic", "write_results"]

@@ -47,7 +47,7 @@ def gain_color(g: float, g_max: float = 2.1):
     return plt.cm.viridis(min(g / g_max, 1.0) * 0.9)
 
 
-def member(run: Run, g: float, sample: int) -> int:
+def member_near(run: Run, g: float, sample: int) -> int:
     """Index of the network with the gain closest to ``g`` and the ``sample``-th seed (clipped)."""
     ds = run.data
     g_near = ds.g.values[np.argmin(np.abs(ds.g.values - g))]

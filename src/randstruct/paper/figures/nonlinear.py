@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from randstruct.paper.figures.common import gain_color, member, plt
+from randstruct.paper.figures.common import gain_color, member_near, plt
 from randstruct.paper.stats import per_g
 from randstruct.runs import Run
 
@@ -16,7 +16,7 @@ LOSS_XMAX = {"flipflop": 200, "mante": 1000, "romo": 6000}  # SPEC 3.3 (d-f)
 
 def _illustrate(axes, run: Run, task_name: str):
     """Trained network (sample 0, g nearest 1.2) on the deterministic "test" trial (SPEC 3.3 a-c)."""
-    member = member(run, 1.2, 0)
+    member = member_near(run, 1.2, 0)
     task = run.task()
     if task_name == "flipflop":
         task = type(task)(**(task.params() | {"T": 100.0}))
@@ -56,7 +56,7 @@ def fig1(runs: dict[str, Run]):
         sample = min(3, len(np.unique(ds.seed.values)) - 1)
         l0 = None
         for g in (0.0, 0.9):
-            m = member(run, g, sample)
+            m = member_near(run, g, sample)
             color = gain_color(ds.g.values[m])
             ax_loss.plot(ds.epoch.values, ds.loss.values[m], color=color, label=f"g = {ds.g.values[m]:g}")
             l0 = l0 if l0 is not None else float(ds.loss.values[m, 0])
@@ -69,7 +69,7 @@ def fig1(runs: dict[str, Run]):
         ax_sv.set(ylim=(-0.15, 2.15), yticks=[0, 1, 2], xlabel="rank", ylabel="singular values of ΔW")
         ax_tr.set(xlabel="rank r of truncated ΔW", ylabel="loss")
         if "trunc_loss_dw" in ds:
-            m0 = member(run, 0.0, sample)
+            m0 = member_near(run, 0.0, sample)
             ax_tr.set_yticks([0, float(ds.trunc_loss_dw.values[m0, 0])], ["0", "L0"])
     caption = """
 Fig 1. Nonlinear RNNs trained on three tasks (columns). (a-c) A trained network (sample 0, g nearest 1.2)
@@ -123,7 +123,7 @@ def figS2(runs: dict[str, Run]):
         sub = grid[0, col].subgridspec(5, 2)
         ax_dw, ax_w = fig.add_subplot(sub[0, :]), fig.add_subplot(sub[1, :])
         for g in gains:
-            m = member(runs[task], g, 0)
+            m = member_near(runs[task], g, 0)
             color = gain_color(g)
             ranks = np.arange(1, 41)
             ax_dw.plot(ranks, ds.sv_final_dw.values[m, :40], color=color, label=f"g = {g:g}")
@@ -132,7 +132,7 @@ def figS2(runs: dict[str, Run]):
         ax_w.set(ylabel="SVs of W", xlabel="rank")
         ax_dw.legend(frameon=False)
         for row, g in enumerate(gains, start=2):
-            m = member(runs[task], g, 0)
+            m = member_near(runs[task], g, 0)
             pairs = [("ΔW", ds.eig_dw.values[m])] + ([("W", ds.eig_w.values[m])] if g > 0 else [])
             for c, (name, ev) in enumerate(pairs):
                 ax = fig.add_subplot(sub[row, c])
