@@ -11,6 +11,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 import xarray as xr
@@ -99,31 +100,68 @@ def execute(
     resume: bool = False,
     progress: bool = True,
     checkpoint_every: int | None = None,
+    *,
+    scheduler: str | None = None,
+    client=None,
+    shard_size: int | None = None,
+    threads: int | None = None,
 ) -> "Run":
-    """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`."""
+    """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`.
+
+    With ``scheduler`` ("local:K", a scheduler address or file) or a ``dask.distributed.Client``
+    the grid is cut into shards of ``shard_size`` members trained on a Dask cluster and merged
+    (:mod:`randstruct.distributed`, bitwise the same store); without, everything stays in this
+    process and Dask is never imported.
+    """
+    if scheduler is not None or client is not None:
+        from randstruct.distributed.execute import execute as execute_sharded
+
+        return execute_sharded(spec, out, overwrite=overwrite, resume=resume, progress=progress,
+                               checkpoint_every=checkpoint_every, scheduler=scheduler, client=client,
+                               shard_size=shard_size, threads=threads)
+    if shard_size is not None or threads is not None:
+        raise ValueError("shard_size and threads apply to sharded runs: give a scheduler or a client too")
     out = Path(out)
     check_device(spec.device)
+    if resume and (out / "shards").is_dir():
+        raise store.RunError(f"{out} was trained in shards on a Dask cluster; resume it with --scheduler")
     with store.run_lock(out, "train"):
         checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
         if overwrite:
             store.clear_run_dir(out)
         if checkpoint is None and not resume:
             store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
-        ensemble = spec.make_ensemble()
-        initial = ensemble.clone()
-        trainer = Trainer(ensemble, spec.make_task(), spec.train)
-        if checkpoint is not None:
-            trainer.load_state_dict(checkpoint)
-        chunk = checkpoint_every or max(1, spec.train.epochs // 20)
-        try:
-            trainer.run(progress=progress, chunk=chunk,
-                        on_chunk=lambda t: store.save_checkpoint(out, t.state_dict()))
-        finally:
-            trainer.close()
-        ds = results_dataset(spec, initial, trainer)
-        store.write_results(out, ds)
-        (out / store.CHECKPOINT).unlink(missing_ok=True)
+        train_into(out, spec, spec.make_ensemble(), checkpoint, progress, checkpoint_every)
     return load(out)
+
+
+def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | None, progress: bool = True,
+               checkpoint_every: int | None = None, on_epoch: Callable[[Trainer], None] | None = None,
+               attrs: dict | None = None) -> xr.Dataset:
+    """Train ``ensemble`` (``spec``'s networks, or a shard of them) in the prepared run directory
+    ``out`` from ``checkpoint`` (None: from the start), saving a checkpoint every ``checkpoint_every``
+    epochs (default epochs/20); writes ``results.zarr`` (with ``attrs`` added) and removes the checkpoint."""
+    initial = ensemble.clone()
+    trainer = Trainer(ensemble, spec.make_task(), spec.train)
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+    every = checkpoint_every or max(1, spec.train.epochs // 20)
+
+    def on_chunk(t: Trainer) -> None:
+        if t.epoch % every == 0:
+            store.save_checkpoint(out, t.state_dict())
+        if on_epoch is not None:
+            on_epoch(t)
+
+    try:
+        trainer.run(progress=progress, chunk=1 if on_epoch is not None else every, on_chunk=on_chunk)
+    finally:
+        trainer.close()
+    ds = results_dataset(spec, initial, trainer)
+    ds.attrs.update(attrs or {})
+    store.write_results(out, ds)
+    (out / store.CHECKPOINT).unlink(missing_ok=True)
+    return ds
 
 
 def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Dataset:

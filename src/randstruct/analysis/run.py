@@ -172,23 +172,31 @@ def stored_analysis(run_or_path: Run | str | Path, ranks: int = 25, shuffles: in
 def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 10, eval_trials: int = 512,
                 eval_policy: str = "fixed", threshold: float = 0.05, force: bool = False,
                 progress: bool = True, device: str | None = None,
-                chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> xr.Dataset:
+                chunk_bytes: int = DEFAULT_CHUNK_BYTES, *, scheduler: str | None = None, client=None,
+                shard_size: int | None = None, threads: int | None = None) -> xr.Dataset:
     """Compute :func:`analyze` and store it in the run's results; idempotent.
 
     If every variable is already stored with the same parameters (attribute ``analysis``) nothing
-    is computed or written unless ``force``. Returns the analysis variables.
+    is computed or written unless ``force``. Returns the analysis variables. With ``scheduler`` or
+    ``client`` the run's shards are analysed on a Dask cluster and merged (the same arrays).
     """
     run = run_or_path if isinstance(run_or_path, Run) else load(run_or_path)
+    if scheduler is not None or client is not None:
+        from randstruct.distributed.execute import analyze_run as analyze_sharded
+
+        params = {"ranks": ranks, "shuffles": shuffles, "eval_trials": eval_trials, "eval_policy": eval_policy,
+                  "threshold": threshold, "device": device, "chunk_bytes": chunk_bytes}
+        return analyze_sharded(run, params, force, progress, scheduler, client, shard_size, threads)
     done = None if force else stored_analysis(run, ranks, shuffles, eval_trials, eval_policy, threshold)
     if done is not None:
         return done
     with store.run_lock(run.path, "analyze"):
         out = analyze(run, ranks, shuffles, eval_trials, eval_policy, threshold, progress, device, chunk_bytes)
-        _store(run, out)
-    return out
+        return store_analysis(run, out)
 
 
-def _store(run: Run, out: xr.Dataset) -> None:
+def store_analysis(run: Run, out: xr.Dataset) -> xr.Dataset:
+    """Write the analysis variables ``out`` into ``run``'s results store (hold its lock); returns ``out``."""
     stored = store.open_results(run.path)
     names = list(out.data_vars)
     if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in _NEW_DIMS):
@@ -200,3 +208,4 @@ def _store(run: Run, out: xr.Dataset) -> None:
         store.write_results(run.path, merged)
     else:
         store.add_results(run.path, out)
+    return out

@@ -46,3 +46,30 @@ def parse_task_params(items: list[str]) -> dict:
         except json.JSONDecodeError:
             params[key] = value
     return params
+
+
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """``--scheduler``, ``--shard-size`` and ``--threads``: where a verb's networks are trained or analysed."""
+    p.add_argument("--scheduler", default=None, metavar="WHERE",
+                   help="run the networks in shards on a Dask cluster: local:K (K worker processes here), "
+                        "tcp://HOST:PORT or a scheduler file *.json; default: in this process")
+    p.add_argument("--shard-size", type=int, default=None, metavar="M",
+                   help="networks per shard (with --scheduler); default: at least two shards per worker")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="torch threads per shard task (with --scheduler); default: cores / K for local:K, else 1")
+
+
+def cluster_kwargs(a: argparse.Namespace) -> dict:
+    """The checked cluster options as keyword arguments (empty without --scheduler: no Dask at all)."""
+    if a.scheduler is None:
+        for flag, value in (("--shard-size", a.shard_size), ("--threads", a.threads)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --scheduler (it sets how networks are cut into shards for a cluster)")
+        return {}
+    from randstruct.distributed.scheduler import check_threads, parse_scheduler
+
+    spec = parse_scheduler(a.scheduler)
+    if a.shard_size is not None and a.shard_size < 1:
+        raise UsageError(f"--shard-size must be >= 1 (networks per shard), got {a.shard_size}")
+    check_threads(a.threads, spec)
+    return {"scheduler": a.scheduler, "shard_size": a.shard_size, "threads": a.threads}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from randstruct.cli.common import add_cluster_options, cluster_kwargs
+
 
 def register(sub) -> None:
     x = sub.add_parser("experiment", help="train one of the paper's experiments (without NAME: list them)",
@@ -15,6 +17,7 @@ def register(sub) -> None:
     x.add_argument("--out", default="results", help="output folder; default results")
     x.add_argument("--device", default="cpu", help="cpu or cuda")
     x.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_cluster_options(x)
 
     rp = sub.add_parser("reproduce", help="train, analyse and draw the paper's figures, with a claims report",
                         description="Run (or reuse, or resume) every experiment the figures need, draw them as "
@@ -27,6 +30,7 @@ def register(sub) -> None:
     rp.add_argument("--no-progress", action="store_true", help="no progress bars")
     rp.add_argument("--sst", default=None, help="SST PTB-tree folder (train.txt, dev.txt, test.txt) for Figs 5/S6")
     rp.add_argument("--glove", default=None, help="GloVe text file (glove.6B.100d.txt) for Figs 5/S6")
+    add_cluster_options(rp)
     x.set_defaults(handler=cmd_experiment)
     rp.set_defaults(handler=cmd_reproduce)
 
@@ -39,7 +43,8 @@ def cmd_experiment(a: argparse.Namespace) -> int:
             print(f"{e.name:10s} {', '.join(e.figures):20s} {e.description}")
         return 0
     experiment_specs(a.name, a.scale, a.device)  # validate name, scale and device before any work
-    runs = run_experiment(a.name, a.scale, a.out, a.device, progress=not a.no_progress)
+    cluster = cluster_kwargs(a)
+    runs = run_experiment(a.name, a.scale, a.out, a.device, progress=not a.no_progress, **cluster)
     for label, run in runs.items():
         print(f"{a.name}/{label}: {run.path}")
     return 0
@@ -48,7 +53,9 @@ def cmd_experiment(a: argparse.Namespace) -> int:
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from randstruct.paper.reproduce import reproduce
 
-    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst, glove=a.glove)
+    cluster = cluster_kwargs(a)
+    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst, glove=a.glove,
+                       **cluster)
     failed = [c for c in result["claims"] if not c.passed]
     for c in failed:
         print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)

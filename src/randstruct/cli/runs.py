@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from randstruct.cli.common import add_cluster_options, cluster_kwargs
+
 
 def register(sub) -> None:
     i = sub.add_parser("info", help="summary table of a run, per g (mean and sd over seeds)")
@@ -23,6 +25,7 @@ def register(sub) -> None:
     an.add_argument("--force", action="store_true", help="recompute even if the analysis is stored")
     an.add_argument("--device", default=None, help="cpu or cuda; default: the run's device")
     an.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cluster_options(an)
     i.set_defaults(handler=cmd_info)
     an.set_defaults(handler=cmd_analyze)
 
@@ -41,10 +44,11 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     from randstruct.runs import load
     from randstruct.analysis.summary import format_table, summarize
 
+    cluster = cluster_kwargs(a)
     run = load(a.run)
     start = time.perf_counter()
     analyze_run(run, ranks=a.ranks, shuffles=a.shuffles, eval_trials=a.eval_trials, eval_policy=a.eval_policy,
-                threshold=a.threshold, force=a.force, progress=not a.no_progress, device=a.device)
+                threshold=a.threshold, force=a.force, progress=not a.no_progress, device=a.device, **cluster)
     run = load(a.run)
     print(format_table(run, summarize(run)))
     print(f"analysis stored in {run.path / 'results.zarr'} ({time.perf_counter() - start:.1f} s)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from randstruct.cli.common import UsageError, parse_floats, parse_task_params
+from randstruct.cli.common import UsageError, add_cluster_options, cluster_kwargs, parse_floats, parse_task_params
 from randstruct.engine.model import PARAMS
 from randstruct.engine.config import LOSSES
 from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
@@ -49,6 +49,7 @@ def register(sub) -> None:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cluster_options(t)
     t.set_defaults(handler=cmd_train)
 
 
@@ -82,9 +83,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     spec = _spec_from_args(a)
     if a.checkpoint_every is not None and a.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
+    cluster = cluster_kwargs(a)
     run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
-                  checkpoint_every=a.checkpoint_every)
-    wall = run.data.attrs["train_wall_time_s"]
+                  checkpoint_every=a.checkpoint_every, **cluster)
+    # sharded: what the command waited for, not the shards' summed compute time
+    wall = run.data.attrs.get("cluster_wall_time_s", run.data.attrs["train_wall_time_s"])
     n_net = run.data.sizes["net"]
     print(f"trained {n_net} networks x {spec.train.epochs} epochs in {wall:.1f} s "
           f"({n_net * spec.train.epochs / max(wall, 1e-9):,.1f} network-epochs/s) -> {a.out}")

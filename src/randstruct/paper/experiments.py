@@ -152,25 +152,48 @@ def experiment_specs(name: str, scale: str, device: str = "cpu") -> dict[str, Ru
     return get_experiment(name).runs(scale, device)
 
 
-def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict[str, Run]:
-    """Train (or reuse, or resume) every run of an experiment under ``out/name``."""
+def plan_experiment(name: str, scale: str, out: str | Path, device: str = "cpu",
+                    log: Callable[[str], None] = print) -> tuple[dict[str, Run], list[tuple[str, RunSpec, Path, bool]]]:
+    """The completed runs of an experiment under ``out/name`` (reused) and the others as
+    (label, spec, path, resume) still to train."""
     specs = experiment_specs(name, scale, device)
     root = Path(out) / name
-    runs = {}
+    done, todo = {}, []
     for label, spec in specs.items():
         path = root / label
         if store.is_complete(path) and _same_spec(path, spec):
             log(f"{name}/{label}: reusing {path}")
-            runs[label] = load(path)
+            done[label] = load(path)
             continue
         resume = (path / store.CONFIG).is_file()
         if resume and not _same_spec(path, spec):
             raise store.RunError(f"{path} holds a different run than {name} at scale {scale!r}; "
                                  f"choose another output folder or remove it")
-        log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
-        runs[label] = execute(spec, path, resume=resume, progress=progress)
-    return runs
+        todo.append((label, spec, path, resume))
+    return done, todo
+
+
+def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
+                   log: Callable[[str], None] = print, *, scheduler: str | None = None, client=None,
+                   shard_size: int | None = None, threads: int | None = None) -> dict[str, Run]:
+    """Train (or reuse, or resume) every run of an experiment under ``out/name``.
+
+    With ``scheduler`` or ``client`` every shard of every run goes to the Dask cluster at once.
+    """
+    runs, todo = plan_experiment(name, scale, out, device, log)
+    if (scheduler is not None or client is not None) and todo:
+        from randstruct.distributed.execute import train_many
+
+        for label, spec, path, resume in todo:
+            log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
+        trained = train_many([(f"{name}/{label}", spec, path, resume) for label, spec, path, resume in todo],
+                             scheduler, client, shard_size, threads, progress, log)
+        runs.update({label: run for (label, *_), run in zip(todo, trained)})
+    else:
+        for label, spec, path, resume in todo:
+            log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
+            runs[label] = execute(spec, path, resume=resume, progress=progress)
+    return {label: runs[label] for label in experiment_specs(name, scale, device)}
 
 
 def _same_spec(path: Path, spec: RunSpec) -> bool:

@@ -94,9 +94,42 @@ def _claims_for(experiment: str, scale: str, runs: dict) -> list[claims.Claim]:
             "cosine": claims.cosine_claims}[experiment](runs)
 
 
+def train_on_cluster(experiments: list[str], scale: str, out: Path, device: str, progress: bool,
+                     log: Callable[[str], None], scheduler: str | None, client, shard_size: int | None,
+                     threads: int | None) -> None:
+    """Every shard of every run the figures need to the cluster at once, then every analysis at once;
+    the figure loop afterwards finds them all stored."""
+    from randstruct.distributed.execute import analysis_params, analyze_runs, check_options, train_many
+    from randstruct.distributed.scheduler import open_cluster
+    from randstruct.paper.experiments import plan_experiment
+
+    check_options(scheduler, client, shard_size, None)
+    names = [n for n in experiments if n != "sentiment"]
+    with open_cluster(scheduler, client, threads, log) as cluster:
+        done, todo = {}, []
+        for name in names:
+            reused, pending = plan_experiment(name, scale, out / "runs", device, log)
+            done[name] = reused
+            todo += [(name, label, spec, path, resume) for label, spec, path, resume in pending]
+        if todo:
+            trained = train_many([(f"{n}/{label}", spec, path, resume) for n, label, spec, path, resume in todo],
+                                 progress=progress, log=log, cluster=cluster)
+            for (name, label, *_), run in zip(todo, trained):
+                done[name][label] = run
+        items = [(run, analysis_params(device=device, **ANALYSED[name]))
+                 for name in names if name in ANALYSED for run in done[name].values()]
+        analyze_runs(cluster, items, progress=progress, log=log)
+
+
 def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
-              log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None) -> dict:
-    """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}."""
+              log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None, *,
+              scheduler: str | None = None, client=None, shard_size: int | None = None,
+              threads: int | None = None) -> dict:
+    """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}.
+
+    With ``scheduler`` or ``client`` all training and analysis goes to a Dask cluster first, every
+    shard at once (the sentiment LSTM stays in this process); ``timings`` then cover drawing only.
+    """
     wanted = resolve(names)
     experiments = list(dict.fromkeys(FIGURES[f][0] for f in wanted))
     for name in experiments:  # validate scale, device and data before any work
@@ -105,6 +138,8 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
         elif scale == "paper" and (sst is None or glove is None):
             sentiment_run(scale, Path(out), device, sst, glove, progress)
     out = Path(out)
+    if scheduler is not None or client is not None:
+        train_on_cluster(experiments, scale, out, device, progress, log, scheduler, client, shard_size, threads)
     timings, paths, all_claims = {}, {}, []
     for name in experiments:
         start = time.perf_counter()

@@ -44,9 +44,9 @@ def new_config(kind: str, spec: dict) -> dict:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": sys.argv}
 
 
-KINDS = ("rnn", "sentiment")  # what a config.json's "kind" may be
+KINDS = ("rnn", "sentiment", "rnn-shard")  # what a config.json's "kind" may be (rnn-shard: distributed/)
 # every name a run writes into its directory (a run's own, what --overwrite may delete)
-RUN_ENTRIES = (CONFIG, RESULTS, CHECKPOINT, "vocab.txt")
+RUN_ENTRIES = (CONFIG, RESULTS, CHECKPOINT, "vocab.txt", "shards")  # shards/: a run trained on a cluster
 _OURS_PREFIXES = tuple(name + "." for name in (CONFIG, RESULTS, CHECKPOINT)) + (LOCK,)
 
 

@@ -1,0 +1,138 @@
+"""What runs on a Dask worker: train one shard into its folder, or analyse one shard.
+
+Every function here is idempotent and resumable: a finished shard is reused, an unfinished one
+continues from its checkpoint, so Dask may rerun a task on another worker after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import xarray as xr
+
+from randstruct import store
+from randstruct.distributed.faults import ShardLease
+from randstruct.distributed.progress import Reporter
+from randstruct.distributed.shards import SHARD_KIND, Shard, shard_ensemble, shard_spec
+from randstruct.engine.device import check_device
+from randstruct.runs import Run, RunSpec, train_into
+
+STARTS = "starts.json"
+ANALYSIS = "analysis"  # a folder holding the shard's analysis as results.zarr
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard task: where, which members, and how."""
+
+    run_dir: str
+    spec: dict
+    shard: Shard
+    threads: int
+    checkpoint_every: int | None
+    topic: str
+    key: str
+
+
+def _where(device: str) -> dict:
+    if torch.device(device).type == "cuda":
+        name = torch.cuda.get_device_name(torch.device(device))
+    else:
+        name = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().name
+    except (ImportError, ValueError):  # not inside a Dask task
+        worker = None
+    return {"host": socket.gethostname(), "worker": worker, "device": name}
+
+
+def _visible(run_dir: Path) -> None:
+    if not (run_dir / store.CONFIG).is_file():
+        raise store.RunError(f"{run_dir} is not visible from worker {socket.gethostname()}: the run folder must be "
+                             f"on a filesystem every worker shares, given as an absolute path")
+
+
+def train_shard(job: ShardJob) -> dict:
+    """Train (or resume, or reuse) one shard; returns what the merged store records about it."""
+    torch.set_num_threads(job.threads)
+    run_dir = Path(job.run_dir)
+    _visible(run_dir)
+    spec = RunSpec.from_dict(job.spec)
+    check_device(spec.device)
+    folder, wanted = job.shard.path(run_dir), shard_spec(spec, job.shard)
+    with ShardLease(folder, f"train shard {job.shard.index}"):
+        if store.is_complete(folder) and store.read_config(folder)["spec"] == json.loads(json.dumps(wanted)):
+            return shard_info(folder)
+        resume = (folder / store.CONFIG).is_file()
+        checkpoint = store.prepare_run_dir(folder, SHARD_KIND, wanted, overwrite=False, resume=resume)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            store.write_json_atomic(folder / store.CONFIG, store.new_config(SHARD_KIND, wanted))
+        where = _where(spec.device)
+        epoch = 0 if checkpoint is None else int(checkpoint["epoch"])
+        starts = _starts(folder) + [{"epoch": epoch, **where, "time": time.time()}]
+        store.write_json_atomic(folder / STARTS, {"starts": starts})
+        report = Reporter(job.topic, job.key)
+        report.start(epoch)
+        train_into(folder, spec, shard_ensemble(spec, job.shard), checkpoint, progress=False,
+                   checkpoint_every=job.checkpoint_every, on_epoch=report,
+                   attrs={"shard": json.dumps({"index": job.shard.index, "members": [job.shard.lo, job.shard.hi],
+                                                **where, "starts": starts})})
+        return shard_info(folder)
+
+
+def _starts(folder: Path) -> list[dict]:
+    path = folder / STARTS
+    return json.loads(path.read_text())["starts"] if path.is_file() else []
+
+
+def shard_info(folder: Path) -> dict:
+    """Index, members, host, device, restarts and training wall time of a finished shard."""
+    with xr.open_zarr(folder / store.RESULTS, consolidated=True) as ds:
+        attrs = dict(ds.attrs)
+    return {**json.loads(attrs["shard"]), "wall_time_s": float(attrs["train_wall_time_s"])}
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    run_dir: str
+    shard: Shard
+    params: dict  # keyword arguments of analysis.run.analyze
+    threads: int
+
+
+def analyze_shard(job: AnalysisJob) -> dict:
+    """Analyse members lo..hi-1 of a finished run into ``shards/<k>/analysis/`` (reused when
+    it already holds the same analysis); returns where it ran."""
+    from randstruct.analysis.run import analyze
+
+    torch.set_num_threads(job.threads)
+    run_dir = Path(job.run_dir)
+    _visible(run_dir)
+    folder = job.shard.path(run_dir)
+    key = json.dumps(job.params, sort_keys=True)
+    with ShardLease(folder, f"analyze shard {job.shard.index}"):
+        path = folder / ANALYSIS
+        if store.is_complete(path):
+            with xr.open_zarr(path / store.RESULTS, consolidated=True) as old:
+                if old.attrs.get("request") == key:
+                    return json.loads(old.attrs["where"])
+        with xr.open_zarr(run_dir / store.RESULTS, consolidated=True) as ds:
+            part = ds.isel(net=slice(job.shard.lo, job.shard.hi)).load()
+        run = Run(run_dir, store.read_config(run_dir), part)
+        start = time.perf_counter()
+        out = analyze(run, progress=False, **job.params)
+        where = {**_where(job.params.get("device") or "cpu"), "index": job.shard.index,
+                 "wall_time_s": time.perf_counter() - start}
+        out.attrs = {"request": key, "where": json.dumps(where)}
+        path.mkdir(parents=True, exist_ok=True)
+        store.write_results(path, out)
+        return where
