@@ -195,13 +195,14 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
         return store_analysis(run, out)
 
 
-def store_analysis(run: Run, out: xr.Dataset) -> xr.Dataset:
-    """Write the analysis variables ``out`` into ``run``'s results store (hold its lock); returns ``out``."""
+def store_analysis(run: Run, out: xr.Dataset, new_dims: tuple[str, ...] = _NEW_DIMS) -> xr.Dataset:
+    """Write the variables ``out`` (whose own dimensions are ``new_dims``) into ``run``'s results
+    store (hold its lock); returns ``out``."""
     stored = store.open_results(run.path)
     names = list(out.data_vars)
-    if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in _NEW_DIMS):
+    if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in new_dims):
         # zarr cannot resize a dimension in place: rewrite the whole store (atomically)
-        stale = [v for v in stored.variables if v in names or set(stored[v].dims) & set(_NEW_DIMS)]
+        stale = [v for v in stored.variables if v in names or set(stored[v].dims) & set(new_dims)]
         merged = stored.drop_vars(stale).assign({name: out[name] for name in names})
         for var in merged.variables.values():
             var.encoding = {}

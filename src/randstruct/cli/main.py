@@ -9,12 +9,12 @@ from __future__ import annotations
 import sys
 
 from randstruct import __version__
-from randstruct.cli import bench, paper, plot, runs, theory, train
+from randstruct.cli import bench, dynamics, paper, plot, runs, theory, train
 from randstruct.cli.common import UsageError, Parser
 from randstruct.paper.sentiment import cli as sentiment_cli
 from randstruct.store import RunError
 
-VERBS = (train, runs, plot, paper, bench, theory)
+VERBS = (train, runs, plot, dynamics, paper, bench, theory)
 
 
 def build_parser() -> Parser:

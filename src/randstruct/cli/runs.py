@@ -36,6 +36,11 @@ def cmd_info(a: argparse.Namespace) -> int:
 
     run = load(a.run)
     print(format_table(run, summarize(run)))
+    if "fp_count" in run.data:
+        from randstruct.dynamics.summary import format_dynamics
+
+        print("\ndynamics (randstruct dynamics):")
+        print(format_dynamics(run.data))
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5}
+STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5, "dynamics": 6}
 
 
 def _g_key(g: float) -> int:

@@ -1,0 +1,52 @@
+"""``randstruct dynamics``: fixed points, outlier eigenvalues and alignment of a trained run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from randstruct.cli.common import UsageError, parse_floats
+
+
+def register(sub) -> None:
+    d = sub.add_parser("dynamics", help="fixed points of W, W0 + dW_r and shuffled W0 + dW; outlier eigenvalues; "
+                                        "alignment of dW with the theory's directions",
+                       description="Find the fixed points of every network of a run in one batched search (from "
+                                   "states on its own task trajectories), read them in dW's singular coordinates, "
+                                   "track outlier eigenvalues of W over the recorded epochs and the alignment of dW's "
+                                   "singular vectors; store it all in the run (idempotent) and draw a figure. Needs "
+                                   "'randstruct analyze RUN' first (the functional rank).")
+    d.add_argument("run", help="run directory")
+    d.add_argument("--inputs", default=None, metavar="U[;U...]",
+                   help="constant inputs, each N_in comma-separated numbers, separated by ';' (default: zero input)")
+    d.add_argument("--inits", type=int, default=256, help="initial states per network and input; default 256")
+    d.add_argument("--seed", type=int, default=0, help="seed of the trials and picked initial states; default 0")
+    d.add_argument("--figure", default=None, help="figure path (.png; default RUN/dynamics.png)")
+    d.add_argument("--force", action="store_true", help="recompute even if stored with the same parameters")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(handler=cmd_dynamics)
+
+
+def cmd_dynamics(a: argparse.Namespace) -> int:
+    from randstruct.dynamics.plot import figure
+    from randstruct.dynamics.run import dynamics_run
+    from randstruct.dynamics.summary import format_dynamics
+    from randstruct.runs import load
+
+    if a.inits < 1:
+        raise UsageError(f"--inits must be >= 1, got {a.inits}")
+    if a.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {a.seed}")
+    inputs = None if a.inputs is None else [parse_floats(part, "--inputs") for part in a.inputs.split(";")]
+    run = load(a.run)
+    if "weights" not in run.data:
+        print("note: the run recorded no weights (train with --record-weights): outlier eigenvalues and alignment "
+              "are for the final W only")
+    start = time.perf_counter()
+    out = dynamics_run(run, inputs=inputs, inits=a.inits, seed=a.seed, force=a.force, progress=not a.no_progress)
+    path = Path(a.figure) if a.figure else run.path / "dynamics.png"
+    figure(load(a.run), path)
+    print(format_dynamics(out))
+    print(f"dynamics stored in {run.path / 'results.zarr'} ({time.perf_counter() - start:.1f} s); figure {path}")
+    return 0
