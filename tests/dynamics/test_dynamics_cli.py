@@ -1,0 +1,52 @@
+"""The ``randstruct dynamics`` verb: bad input is one line, exit 2, nothing written; idempotent."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from randstruct.cli.main import main
+
+
+def snapshot(path):
+    return {str(p): p.stat().st_mtime_ns for p in sorted(path.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dyn") / "run"
+    assert main(["train", "--task", "flipflop", "--N", "8", "--g", "0,0.9", "--epochs", "4", "--rec-step", "2",
+                 "--record-weights", "--no-progress", "--out", str(out)]) == 0
+    return out
+
+
+def test_bad_input_is_one_line_and_touches_nothing(tiny_run, tmp_path, capsys):
+    before = snapshot(tiny_run)
+    cases = [[str(tmp_path)], [str(tiny_run)], [str(tiny_run), "--inits", "0"],
+             [str(tiny_run), "--inputs", "1,2,3"]]
+    for args in cases:
+        assert main(["dynamics", *args, "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("randstruct: error:") and "\n" not in err
+    assert snapshot(tiny_run) == before
+    assert not any(p.name.startswith(".randstruct.lock") for p in tiny_run.iterdir())
+
+
+def test_dynamics_is_stored_once(tiny_run, capsys):
+    from randstruct.runs import load
+
+    assert main(["analyze", str(tiny_run), "--ranks", "3", "--shuffles", "1", "--eval-trials", "4",
+                 "--no-progress"]) == 0
+    assert main(["dynamics", str(tiny_run), "--inits", "4", "--inputs", "0,0;1,0", "--no-progress"]) == 0
+    ds = load(tiny_run).data
+    assert ds.fp_count.dims == ("net", "variant") and ds.sizes["cond"] == 2
+    assert (ds.fp_count.sel(variant="w").values >= 1).all()  # zero input, b = 0: the origin is a fixed point
+    assert list(ds.dyn_epoch.values) == [0, 2, 4]  # the recorded epochs, then the final weights
+    store = tiny_run / "results.zarr"
+    before = snapshot(store)
+    assert main(["dynamics", str(tiny_run), "--inits", "4", "--inputs", "0,0;1,0", "--no-progress"]) == 0
+    assert snapshot(store) == before
+    assert "dynamics (randstruct dynamics)" in (capsys.readouterr(), main(["info", str(tiny_run)]),
+                                                 capsys.readouterr().out)[2]
+    assert (tiny_run / "dynamics.png").is_file() and os.path.getsize(tiny_run / "dynamics.png") > 0
