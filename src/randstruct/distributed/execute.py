@@ -147,11 +147,11 @@ def train_runs(cluster: Cluster, jobs: list[RunJob], shard_size: int | None = No
                 i, shard = futures[fut]
                 job = jobs[i]
                 if fut.status != "finished":
-                    err = fut.exception()
+                    message = _failure(f"shard {shard.index} (networks {shard.lo}-{shard.hi - 1}) of "
+                                       f"{job.label or job.out}", fut)
                     for other in futures:
                         other.cancel()
-                    raise store.RunError(task_failure(f"shard {shard.index} (networks {shard.lo}-{shard.hi - 1}) of "
-                                                      f"{job.label or job.out}", err))
+                    raise store.RunError(message)
                 bar.advance(fut.key, job.spec.train.epochs, finished=True)
                 remaining[i] -= 1
                 if remaining[i] == 0:
@@ -163,6 +163,15 @@ def train_runs(cluster: Cluster, jobs: list[RunJob], shard_size: int | None = No
         if bar.recomputed:
             log(f"{bar.recomputed} shard-epochs were trained again after a worker was lost")
         return [runs[i] for i in range(len(jobs))]
+
+
+def _failure(what: str, fut) -> str:
+    """One line for a task that did not finish: it raised, its workers died, or the scheduler
+    dropped it (a restarted scheduler, a lost connection), where ``exception()`` itself raises."""
+    if fut.status == "error":
+        return task_failure(what, fut.exception())
+    return (f"{what} was {fut.status} by the scheduler (restarted, or the connection was lost); "
+            f"finished shards are kept, rerun with --resume")
 
 
 def _drop_shard_stores(run_dir: Path, shards: list[Shard]) -> None:
@@ -214,10 +223,10 @@ def analyze_runs(cluster: Cluster, items: list[tuple[Run, dict]], shard_size: in
             for fut in as_completed(list(futures)):
                 i, shard = futures[fut]
                 if fut.status != "finished":
-                    err = fut.exception()
+                    message = _failure(f"analysis of shard {shard.index} of {runs[i].path}", fut)
                     for other in futures:
                         other.cancel()
-                    raise store.RunError(task_failure(f"analysis of shard {shard.index} of {runs[i].path}", err))
+                    raise store.RunError(message)
                 bar.update(1)
         for i, run, shards, _ in todo:
             parts = [store.open_results(s.path(run.path) / ANALYSIS) for s in shards]
