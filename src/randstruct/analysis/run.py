@@ -68,7 +68,6 @@ SHUFFLE_ACCURACY = {"full": "shuffle_accuracy", "rowcol": "shuffle_accuracy_rowc
 def variables(task) -> tuple[str, ...]:
     """The analysis variables of a run on ``task``: accuracy ones too where it has labels."""
     return VARIABLES + (tuple(ACCURACY_DESCRIPTIONS) if task.has_labels else ())
-_NEW_DIMS = ("rank", "shuffle", "eig")
 
 
 def _params(run: Run, ranks: int, shuffles: int, eval_trials: int, eval_policy: str, threshold: float) -> dict:
@@ -195,18 +194,11 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
         return store_analysis(run, out)
 
 
-def store_analysis(run: Run, out: xr.Dataset, new_dims: tuple[str, ...] = _NEW_DIMS) -> xr.Dataset:
-    """Write the variables ``out`` (whose own dimensions are ``new_dims``) into ``run``'s results
-    store (hold its lock); returns ``out``."""
-    stored = store.open_results(run.path)
-    names = list(out.data_vars)
-    if any(dim in stored.dims and stored.sizes[dim] != out.sizes[dim] for dim in new_dims):
-        # zarr cannot resize a dimension in place: rewrite the whole store (atomically)
-        stale = [v for v in stored.variables if v in names or set(stored[v].dims) & set(new_dims)]
-        merged = stored.drop_vars(stale).assign({name: out[name] for name in names})
-        for var in merged.variables.values():
-            var.encoding = {}
-        store.write_results(run.path, merged)
-    else:
-        store.add_results(run.path, out)
+def store_analysis(run: Run, out: xr.Dataset, new_dims: tuple[str, ...] = ("rank", "shuffle", "eig")) -> xr.Dataset:
+    """Write the variables ``out`` into ``run``'s results (hold its lock); returns ``out``.
+
+    They go to the run's additions store, swapped in whole (store.add_results): an interruption
+    leaves the previous analysis readable and never touches the training arrays. Stored variables
+    of the same names, or on a dimension whose size changed (``new_dims`` among them), are replaced."""
+    store.add_results(run.path, out)
     return out

@@ -3,7 +3,8 @@
 Layout of a run directory::
 
     config.json      every parameter and seed, package versions (enough to rerun)
-    results.zarr/    labelled arrays, written once training completed
+    results.zarr/    labelled arrays, written once training completed (crc32 per array in its attributes)
+    additions.zarr/  variables added later (analysis), rewritten whole and swapped in atomically
     checkpoint.pt    trainer state while a run is in progress (removed on completion)
     .randstruct.lock the writer's host, pid, purpose and start time while one writes (store/lock.py)
 
@@ -16,13 +17,13 @@ columns of W), ``channel_in`` and ``channel_out``. W needs two unit axes, hence 
 
 from randstruct.store.errors import RunError
 from randstruct.store.lock import LOCK, RunLocked, lock_owner, run_lock
-from randstruct.store.results import (ATTRS, RESULTS, add_results, build_dataset, open_results,
-                                      write_results)
+from randstruct.store.results import (ADDITIONS, ATTRS, RESULTS, add_results, build_dataset, checksum,
+                                      open_results, write_results)
 from randstruct.store.rundir import (CHECKPOINT, CONFIG, KINDS, SCHEMA, check_overwritable, clear_run_dir,
                                      is_complete, load_checkpoint, new_config, prepare_run_dir, read_config,
                                      save_checkpoint, versions, write_json_atomic)
 
-__all__ = ["ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "RunError", "RunLocked",
-           "add_results", "build_dataset", "check_overwritable", "clear_run_dir", "is_complete", "load_checkpoint",
+__all__ = ["ADDITIONS", "ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "RunError", "RunLocked",
+           "add_results", "build_dataset", "check_overwritable", "checksum", "clear_run_dir", "is_complete", "load_checkpoint",
            "lock_owner", "new_config", "open_results", "prepare_run_dir", "read_config", "run_lock",
            "save_checkpoint", "versions", "write_json_atomic", "write_results"]

@@ -17,7 +17,7 @@ import xarray as xr
 
 from randstruct.store.errors import RunError
 from randstruct.store.lock import LOCK
-from randstruct.store.results import RESULTS
+from randstruct.store.results import ADDITIONS, RESULTS, _current
 
 SCHEMA = 1
 CONFIG = "config.json"
@@ -46,8 +46,8 @@ def new_config(kind: str, spec: dict) -> dict:
 
 KINDS = ("rnn", "sentiment", "rnn-shard")  # what a config.json's "kind" may be (rnn-shard: distributed/)
 # every name a run writes into its directory (a run's own, what --overwrite may delete)
-RUN_ENTRIES = (CONFIG, RESULTS, CHECKPOINT, "vocab.txt", "shards")  # shards/: a run trained on a cluster
-_OURS_PREFIXES = tuple(name + "." for name in (CONFIG, RESULTS, CHECKPOINT)) + (LOCK,)
+RUN_ENTRIES = (CONFIG, RESULTS, ADDITIONS, CHECKPOINT, "vocab.txt", "shards")  # shards/: a run trained on a cluster
+_OURS_PREFIXES = tuple(name + "." for name in (CONFIG, RESULTS, ADDITIONS, CHECKPOINT)) + (LOCK,)
 
 
 def _ours(name: str) -> bool:
@@ -147,7 +147,7 @@ def read_config(run_dir: str | Path) -> dict:
 
 
 def is_complete(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / RESULTS).is_dir()
+    return _current(Path(run_dir) / RESULTS) is not None
 
 
 def save_checkpoint(run_dir: str | Path, state: dict) -> None:

@@ -124,5 +124,6 @@ def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progre
     ds = ds.drop_vars(old).assign(new).assign_coords(rank=ranks, sv=np.arange(1, int(ds.attrs["N"]) + 1),
                                                      sv_in=np.arange(1, n_in + 1))
     ds.attrs["rank_step"] = int(rank_step)
-    store.write_results(run_dir, ds)
+    with store.run_lock(run_dir, "analyze"):
+        store.write_results(run_dir, ds)
     return ds
