@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import xarray as xr
 
@@ -57,6 +58,7 @@ class RunSpec:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
         task = self.make_task()
         object.__setattr__(self, "task_params", task.params())
+        self.train.learning_rates(self.n, np.repeat(self.g, len(self.seeds)))  # refuses lr = 0 before any work
         if not self.task_class and self.task in TASKS and self.task not in BUILTIN:
             object.__setattr__(self, "task_class", class_reference(type(task)))
 
@@ -123,6 +125,7 @@ def execute(
         raise ValueError("shard_size and threads apply to sharded runs: give a scheduler or a client too")
     out = Path(out)
     check_device(spec.device)
+    check_memory(spec)
     if resume and (out / "shards").is_dir():
         raise store.RunError(f"{out} was trained in shards on a Dask cluster; resume it with --scheduler")
     with store.run_lock(out, "train"):
@@ -162,6 +165,45 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
     store.write_results(out, ds)
     (out / store.CHECKPOINT).unlink(missing_ok=True)
     return ds
+
+
+def memory_estimate(spec: RunSpec) -> int:
+    """Bytes a run needs at its peak, roughly: per network the kernels' augmented trace, deltas,
+    outputs and batch arrays, about ten N x N matrices (W, W0, optimizer moments, gradients,
+    proposal, float64 draws), and the records (history, singular values, optional weights)."""
+    task = spec.make_task()
+    item = 8 if spec.dtype == "float64" else 4
+    n, k, b = spec.n, task.n_steps, spec.train.batch_size
+    n_in, n_out = task.n_in, task.n_out
+    width = -(-(n + n_in + 1) // 16) * 16
+    n_rec = len(spec.train.rec_epochs)
+    n_sv = n if spec.train.sv_top is None else min(n, spec.train.sv_top)
+    per_net = item * ((k + 1) * b * width + k * b * n + k * b * (n_in + 5 * n_out) + 10 * n * n
+                      + 2 * spec.train.epochs + n_rec * n_sv + (n_rec * n * n if spec.train.record_weights else 0))
+    return len(spec.g) * len(spec.seeds) * per_net
+
+
+def available_memory(device: str) -> int | None:
+    """Free bytes on ``device`` (MemAvailable on a Linux host), or None where it cannot be told."""
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(spec: RunSpec) -> None:
+    """Refuse a run that cannot fit before anything is allocated or written."""
+    need, free = memory_estimate(spec), available_memory(spec.device)
+    if free is not None and need > free:
+        raise ValueError(f"this run needs about {need / 2**30:.3g} GiB of memory on {spec.device} but "
+                         f"{free / 2**30:.3g} GiB are free; use fewer networks, a smaller N, a smaller batch "
+                         f"or shorter trials")
 
 
 def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Dataset:
@@ -209,7 +251,9 @@ class Run:
         ens = Ensemble.from_arrays(
             wrec=ds.w.values if final else ds.w0.values, wi=ds.wi.values if final else ds.wi0.values,
             wo=ds.wo.values if final else ds.wo0.values, b=ds.b.values if final else None,
-            x0=ds.x0.values, w0=ds.w0.values, g=ds.g.values, seed=ds.seed.values,
+            # the store keeps the final x0 only; the initial one is 0 or the input vector (SPEC 7.1)
+            x0=ds.x0.values if final else (ds.wi0.values[:, 0] if spec.x0_from_input else None),
+            w0=ds.w0.values, g=ds.g.values, seed=ds.seed.values,
             nonlinearity=spec.nonlinearity, dtype=dtype, device=device)
         return ens
 
@@ -220,4 +264,18 @@ class Run:
 def load(path: str | Path) -> Run:
     """Open a completed run directory."""
     path = Path(path)
-    return Run(path, store.read_config(path), store.open_results(path))
+    config = store.read_config(path)
+    if config["kind"] != KIND:
+        raise store.RunError(f"{path} is a {config['kind']} run, not an RNN ensemble; "
+                             f"use the {config['kind']} tools (randstruct {config['kind']} ...) for it")
+    try:
+        spec = RunSpec.from_dict(config["spec"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise store.RunError(f"{path / store.CONFIG} holds no valid run spec ({err})") from None
+    data = store.open_results(path)
+    n_net = len(spec.g) * len(spec.seeds)
+    if data.sizes.get("unit") != spec.n or data.sizes.get("net") != n_net:
+        raise store.RunError(f"{path / store.CONFIG} does not match {path / store.RESULTS}: N = {spec.n} and "
+                             f"{n_net} networks in the config, N = {data.sizes.get('unit')} and "
+                             f"{data.sizes.get('net')} networks in the store")
+    return Run(path, config, data)

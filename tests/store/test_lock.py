@@ -1,13 +1,12 @@
 """One writer per run directory: racing writers, stale locks, locks of other hosts."""
 
-import io
 import json
-import multiprocessing as mp
 import os
 import socket
 import subprocess
 import sys
-from contextlib import redirect_stderr
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,15 +19,17 @@ BASE = ["train", "--task", "flipflop", "--N", "16", "--g", "0,1.5", "--seeds", "
 TRAIN = BASE + ["--epochs", "150", "--batch", "8"]
 
 
-def _racer(barrier, queue, argv):
-    import torch
-
-    torch.set_num_threads(1)
-    err = io.StringIO()
-    barrier.wait()
-    with redirect_stderr(err):
-        code = main(argv)
-    queue.put((code, err.getvalue()))
+# a racer: a fresh interpreter (forking a process whose zarr event loop runs would hang the child)
+# that waits for the start signal, then trains
+RACER = """
+import sys, time
+from pathlib import Path
+from randstruct.cli import main
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.001)
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 def _dead_pid() -> int:
@@ -45,15 +46,13 @@ def _write_lock(run_dir, **owner):
 
 
 def test_two_trainers_started_together_one_refused(tmp_path):
-    out = tmp_path / "run"
-    ctx = mp.get_context("fork")
-    barrier, queue = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(barrier, queue, TRAIN + ["--out", str(out)])) for _ in range(2)]
-    for p in procs:
-        p.start()
-    results = sorted(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
+    out, go = tmp_path / "run", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(go), *TRAIN, "--out", str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(4)  # both interpreters import randstruct and wait
+    go.touch()
+    results = sorted((p.wait(timeout=300), p.communicate()[1]) for p in procs)
     (ok, _), (refused, err) = results
     assert (ok, refused) == (0, 2)
     assert err.count("\n") == 1 and err.startswith("randstruct: error: ")

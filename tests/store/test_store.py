@@ -98,3 +98,22 @@ def test_a_stored_run_is_the_same_run_on_another_device(tmp_path):
     execute(spec, tmp_path / "r", progress=False)
     assert _same_spec(tmp_path / "r", dataclasses.replace(spec, device="cuda"))
     assert not _same_spec(tmp_path / "r", dataclasses.replace(spec, g=(0.0, 1.2)))
+
+
+def test_resumed_run_counts_the_wall_time_before_the_interruption(tmp_path, monkeypatch):
+    spec = _spec()
+    real_save = store.save_checkpoint
+
+    def save_then_die(run_dir, state):
+        real_save(run_dir, state)
+        if state["epoch"] >= 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        execute(spec, tmp_path / "r", progress=False, checkpoint_every=2)
+    before = store.load_checkpoint(tmp_path / "r")["record"]["wall_time"]
+    assert before > 0  # the first part's time is in the checkpoint
+    monkeypatch.setattr(store, "save_checkpoint", real_save)
+    run = execute(spec, tmp_path / "r", resume=True, progress=False, checkpoint_every=2)
+    assert run.data.attrs["train_wall_time_s"] > before

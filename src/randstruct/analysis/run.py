@@ -15,6 +15,7 @@ from randstruct.analysis.connectivity import (SHUFFLE_CODES, SHUFFLE_VARIANTS, c
                                               convergence_epoch, functional_rank, sv_stats, svd64)
 from randstruct.analysis.evaluation import (DEFAULT_CHUNK_BYTES, EVAL_CODES, check_count, final_plan,
                                             rank_values, run_plans, shuffle_plan, truncation_plan, net_coords)
+from randstruct.engine.device import check_device
 from randstruct.runs import Run, load
 
 SHUFFLE_NAMES = {"full": "shuffle_loss", "rowcol": "shuffle_loss_rowcol", "resample": "shuffle_loss_resample"}
@@ -92,6 +93,8 @@ def analyze(run: Run, ranks: int = 25, shuffles: int = 10, eval_trials: int = 51
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if int(ranks) != ranks or ranks < 0:
         raise ValueError(f"ranks must be an integer >= 0, got {ranks}")
+    if device is not None:
+        check_device(device)
     if device is None:
         device = run.config["spec"].get("device", "cpu")
         device = device if torch.cuda.is_available() or not device.startswith("cuda") else "cpu"

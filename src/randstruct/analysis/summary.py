@@ -17,12 +17,24 @@ ANALYSIS_COLUMNS = {"conv_epoch": "conv. epoch", "functional_rank": "func. rank"
 ACCURACY_EPOCHS = 10  # the training accuracy shown averages the last batches: one batch is a few dozen trials
 
 
+def final_singular_values(ds: xr.Dataset) -> np.ndarray:
+    """Singular values of the final dW (net, sv): those ``analyze`` stored (sv_final_dw) when it
+    kept them all, else one SVD per network; NaN for a network whose weights are not finite."""
+    if "sv_final_dw" in ds and ds.sv_final_dw.shape[-1] == ds.sizes["unit"]:
+        return ds.sv_final_dw.values
+    dw = ds.w.values - ds.w0.values
+    finite = np.isfinite(dw).all(axis=(1, 2))
+    sv = np.full(dw.shape[:2], np.nan, dtype=dw.dtype)
+    if finite.any():
+        sv[finite] = torch.linalg.svdvals(torch.as_tensor(dw[finite])).numpy()
+    return sv
+
+
 def per_network(ds: xr.Dataset) -> xr.Dataset:
     """Scalar descriptors of every network: final loss, ||dW||_F, top singular values of dW, and
     (once ``randstruct analyze`` ran) convergence epoch, functional rank and shuffle loss / L0.
     A convergence epoch or functional rank of -1 (never reached) counts as missing."""
-    dw = torch.as_tensor(ds.w.values - ds.w0.values)
-    sv = torch.linalg.svdvals(dw).numpy()
+    sv = final_singular_values(ds)
     top = min(N_TOP, sv.shape[-1])
     extra = {}
     for name in ANALYSIS_COLUMNS:
@@ -36,7 +48,7 @@ def per_network(ds: xr.Dataset) -> xr.Dataset:
     return xr.Dataset(
         {
             "final_loss": ("net", ds.loss.isel(epoch=-1).values),
-            "norm_dw": ("net", np.sqrt((sv**2).sum(axis=-1))),
+            "norm_dw": ("net", ds.norm_dw.values if "norm_dw" in ds else np.sqrt((sv**2).sum(axis=-1))),
             "sv_top": (("net", "sv"), sv[:, :top]),
             "diverged": ("net", ds.diverged_epoch.values >= 0),
             **extra,

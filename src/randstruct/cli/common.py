@@ -17,6 +17,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+MAX_VALUES = 100_000  # a range longer than this is a typo (0:1:1e-9), not a grid
+
+
 def parse_floats(text: str, option: str) -> list[float]:
     """'0,0.9,1.8' or an inclusive range 'start:stop:step' such as '0:2.1:0.3'."""
     example = "expected comma-separated numbers like 0,0.9,1.8 or a range start:stop:step like 0:2.1:0.3"
@@ -25,6 +28,9 @@ def parse_floats(text: str, option: str) -> list[float]:
             start, stop, step = (float(p) for p in text.split(":"))
             if step <= 0 or stop < start:
                 raise ValueError
+            count = (stop - start) / step + 1
+            if count > MAX_VALUES:
+                raise UsageError(f"invalid {option} value {text!r}: {count:.3g} values; at most {MAX_VALUES}")
             values = np.arange(start, stop + step / 2, step)
             return [round(float(v), 12) for v in values]
         values = [float(p) for p in text.split(",")]

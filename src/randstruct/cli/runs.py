@@ -56,5 +56,5 @@ def cmd_analyze(a: argparse.Namespace) -> int:
                 threshold=a.threshold, force=a.force, progress=not a.no_progress, device=a.device, **cluster)
     run = load(a.run)
     print(format_table(run, summarize(run)))
-    print(f"analysis stored in {run.path / 'results.zarr'} ({time.perf_counter() - start:.1f} s)")
+    print(f"analysis stored in {run.path / 'additions.zarr'} ({time.perf_counter() - start:.1f} s)")
     return 0

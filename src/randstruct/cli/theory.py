@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from randstruct.cli.common import UsageError, Parser, parse_floats
 
@@ -27,6 +28,8 @@ def cmd_theory(a: argparse.Namespace) -> int:
         raise UsageError(f"--N must be >= 2, got {a.N}")
     if a.seeds < 2:
         raise UsageError(f"--seeds must be >= 2 (standard errors need two draws), got {a.seeds}")
+    if not math.isfinite(a.zhat):
+        raise UsageError(f"--zhat must be a finite number, got {a.zhat}")
     gs = parse_floats(a.g, "--g")
     rows = monte_carlo_check(a.N, gs, a.seeds, a.zhat)
     print(f"N = {a.N}, {a.seeds} draws per g; z = (mean - theory) / SE; |z| > 3 flags a finite-N deviation")

@@ -42,6 +42,12 @@ def register(sub) -> None:
                    help="record the SVs of W - W0 every this many epochs; default epochs/200")
     t.add_argument("--sv-top", type=int, default=None, help="keep only the largest SVs")
     t.add_argument("--record-weights", action="store_true", help="also store W at recorded epochs")
+    t.add_argument("--eig-top", type=int, default=None,
+                   help="also record the leading eigenvalues of W (by real part) at recorded epochs")
+    t.add_argument("--shared-vector", action="store_true",
+                   help="one vector as input and (divided by N) output weights (tasks with 1 in, 1 out)")
+    t.add_argument("--x0-from-input", action="store_true",
+                   help="start every trial from the input vector, x0 = Win (one-input tasks)")
     t.add_argument("--dtype", default="float32", help="float32 or float64")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--checkpoint-every", type=int, default=None,
@@ -60,6 +66,9 @@ def _spec_from_args(a: argparse.Namespace):
         raise UsageError(f"--seeds must be >= 1, got {a.seeds}")
     if a.first_seed < 0:
         raise UsageError(f"--first-seed must be >= 0, got {a.first_seed}")
+    if a.first_seed + a.seeds > 2**63:
+        raise UsageError(f"--first-seed + --seeds must be <= 2^63 (seeds are 64-bit integers), "
+                         f"got {a.first_seed} + {a.seeds}")
     task_params = parse_task_params(a.task_param)
     if a.dt is not None:
         if not 0 < a.dt <= 1:
@@ -71,10 +80,11 @@ def _spec_from_args(a: argparse.Namespace):
     rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
     config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
                          lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
-                         record_weights=a.record_weights, loss=a.loss)
+                         record_weights=a.record_weights, loss=a.loss, eig_top=a.eig_top)
     seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
     return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
-                   task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device)
+                   task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device,
+                   shared_vector=a.shared_vector, x0_from_input=a.x0_from_input)
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -87,6 +87,12 @@ class TrainConfig:
         if self.lr_rule == "over_n":
             return np.full(g.shape, self.lr0 / n)
         if self.lr_rule == "linear_gain":
+            if not np.all(np.isfinite(g)):
+                raise ValueError("lr_rule 'linear_gain' needs every network's g, got NaN "
+                                 "(Ensemble.from_arrays without g); pass g or choose another lr_rule")
+            if np.any(np.isclose(g, 1.0)):
+                raise ValueError(f"lr_rule 'linear_gain' gives lr = lr0 (1 - g^2)^2 = 0 at g = 1 (g = "
+                                 f"{g.tolist()}): those networks would not learn; drop g = 1 or choose another lr_rule")
             return self.lr0 * (1.0 - g**2) ** 2
         return np.full(g.shape, self.lr0)
 

@@ -139,7 +139,8 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
 def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-member loss 1/2 sum M (z - zhat)^2 / sum M (SPEC 1.3), and dL_e/dz."""
     count = mask.sum(dim=(1, 2, 3)).clamp_min(1.0)  # (E,)
-    err = (outputs - targets) * mask
+    # a select, not a product: a NaN target outside the mask must not reach the loss
+    err = torch.where(mask != 0, (outputs - targets) * mask, 0.0)
     loss = 0.5 * (err * err).sum(dim=(1, 2, 3)) / count
     return loss, err.div_(count[:, None, None, None])
 

@@ -222,7 +222,7 @@ class Ensemble:
         ``inputs`` is (B, K, N_in), shared by all members, or (E, B, K, N_in). Returns outputs
         (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N).
         """
-        u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
+        u = self._inputs(inputs)
         with torch.no_grad():
             res = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
                                   self.nonlinearity, keep_trace=return_rates)
@@ -230,6 +230,12 @@ class Ensemble:
             rates = res.aug[:, 1:, :, :self.n]
             return from_kernel_layout(res.outputs), from_kernel_layout(rates)
         return from_kernel_layout(res)
+
+    def _inputs(self, inputs) -> torch.Tensor:
+        u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
+        if u.shape[-1] != self.n_in:
+            raise ValueError(f"inputs have {u.shape[-1]} channels but the networks have {self.n_in} inputs")
+        return u
 
     def loss(self, inputs, targets, mask, dt: float, loss: str = "mse") -> torch.Tensor:
         """Masked MSE (SPEC 1.3) or cross-entropy of every member (E,); arrays as in :meth:`simulate`."""
@@ -240,12 +246,16 @@ class Ensemble:
         decision steps (B, K, 1) or (E, B, K, 1) of a task with labels."""
         if loss not in kernels.LOSSES:
             raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
-        u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
+        u = self._inputs(inputs)
+        tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
+        msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
+        for name, t in (("targets", tgt), ("mask", msk)):
+            if t.shape[1] != u.shape[1] or t.shape[2] != u.shape[2] or t.shape[-1] != self.n_out:
+                raise ValueError(f"{name} must be (batch {u.shape[2]}, time {u.shape[1]}, {self.n_out} outputs) "
+                                 f"like the inputs, got {tuple(t.transpose(1, 2).shape)}")
         with torch.no_grad():
             out = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
                                   self.nonlinearity, keep_trace=False)
-        tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
-        msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
         value = kernels.LOSSES[loss](out, tgt, msk)[0]
         if decision is None:
             return value, None

@@ -17,7 +17,8 @@ STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra"
 
 def _g_key(g: float) -> int:
     # g enters the seed in micro-units so that 0.9 typed by a user and 0.3 * 3 agree.
-    return int(round(float(g) * 1_000_000))
+    # a network given without g (Ensemble.from_arrays) gets a key no finite g >= 0 has
+    return int(round(float(g) * 1_000_000)) if np.isfinite(g) else 2**62
 
 
 def member_rng(seed: int, g: float, stream: str, *extra: int) -> np.random.Generator:

@@ -151,7 +151,7 @@ class Trainer:
         """Train up to epoch ``until`` (default: all); ``on_chunk`` runs every ``chunk`` epochs."""
         until = self.config.epochs if until is None else min(until, self.config.epochs)
         bar = TrainingBar(self, until) if progress else None
-        start = time.perf_counter()
+        start = self._running_since = time.perf_counter()
         with torch.no_grad():
             while self.epoch < until:
                 loss = self.step()
@@ -161,13 +161,14 @@ class Trainer:
                     on_chunk(self)
         record = self.record  # waits for the device
         record.wall_time += time.perf_counter() - start
+        self._running_since = None
         if bar is not None:
             bar.close()
         return record
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict:
-        return {
+        state = {
             "epoch": self.epoch,
             "params": {k: v.cpu() for k, v in self.ensemble.params().items()},
             "moments": self.optimizer.state(),
@@ -175,6 +176,9 @@ class Trainer:
             "rngs": self.stream.state() if self._prefetch is None else self._prefetch.state(),
             **self.recorder.state(self.epoch),
         }
+        if getattr(self, "_running_since", None) is not None:  # a checkpoint mid-run: the time so far
+            state["record"]["wall_time"] += time.perf_counter() - self._running_since
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a :meth:`state_dict`, in place (captured graphs keep pointing at the same buffers)."""
