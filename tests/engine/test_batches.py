@@ -7,7 +7,7 @@ import torch
 from randstruct.engine.batches import BatchStream, Prefetcher, make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
-from randstruct.tasks import get_task
+from randstruct.tasks import Batch, get_task
 
 G = [0.0, 0.6, 1.2]
 
@@ -90,3 +90,18 @@ def test_fixed_batches_are_not_prefetched():
     ens = Ensemble.init(16, G, 1, task.n_in, task.n_out, nonlinearity="linear")
     with pytest.raises(ValueError, match="fixed batch"):
         Prefetcher(BatchStream(task, ens, 1))
+
+
+def test_a_mask_that_scores_nothing_is_refused_before_training():
+    """An all-zero mask trains nothing: refused with one line, for a given batch and for a task."""
+    task = get_task("flipflop", T=10.0, t_fix=1.0)
+    ens = Ensemble.init(n=8, g=[0.5], seeds=1, n_in=task.n_in, n_out=task.n_out)
+    batch = task.sample(4, 0)
+    empty = Batch(batch.inputs, batch.targets, np.zeros_like(batch.mask), batch.meta, batch.dt)
+    with pytest.raises(ValueError, match="the mask is zero everywhere in the given batch"):
+        BatchStream(task, ens, 4, empty)
+    never = get_task("flipflop", T=6.0, t_fix=1.0, t_stim=1.0, t_delay=5.0, t_sd_min=5.0, t_sd_max=5.0)
+    assert not never.sample(16, 0).mask.any()  # the premise: the decision window starts after T
+    with pytest.raises(ValueError, match="the mask is zero everywhere in 16 trials of task 'flipflop'"):
+        BatchStream(never, ens, 4)
+    BatchStream(task, ens, 4, batch)  # a scored batch is fine

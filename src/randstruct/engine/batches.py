@@ -49,6 +49,19 @@ def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int,
     return out if out is not None else tuple(arrays)
 
 
+MASK_PROBE_TRIALS = 16
+
+
+def check_mask(task: Task, data: Batch | None) -> None:
+    """Refuse training that could not change anything: a mask with no scored entry, in the fixed
+    batch or in a probe of the task drawn from a generator of its own (no member stream is touched)."""
+    probe = data if data is not None else task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
+    if not np.any(np.asarray(probe.mask)):
+        where = "the given batch" if data is not None else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
+        raise ValueError(f"the mask is zero everywhere in {where}: no step is scored, so training would change "
+                         "nothing; check the task's timing parameters")
+
+
 class BatchStream:
     """The members' training batches in order, or one fixed batch (given data, deterministic task)."""
 
@@ -62,6 +75,7 @@ class BatchStream:
         if data is not None:
             self._fixed = tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device)
                                 for a in batch_arrays(task, data))
+        check_mask(task, data)
 
     @property
     def fixed(self) -> bool:
