@@ -10,6 +10,7 @@ import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -122,8 +123,9 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
     return None
 
 
-def read_config(run_dir: str | Path) -> dict:
-    """The run's config.json, checked: valid JSON, a known schema version and kind, a spec."""
+def read_config(run_dir: str | Path, expect: Callable[[dict], None] | None = None) -> dict:
+    """The run's config.json, checked: valid JSON, a known schema version, then ``expect(config)``
+    (a caller's own check, e.g. of the kind, so its message comes first), a known kind, a spec."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no {CONFIG})")
@@ -139,6 +141,8 @@ def read_config(run_dir: str | Path) -> dict:
         raise RunError(f"{path} is not a run's config (expected a JSON object)")
     if config.get("schema") != SCHEMA:
         raise RunError(f"{path} has schema version {config.get('schema')!r}; this randstruct reads version {SCHEMA}")
+    if expect is not None:
+        expect(config)
     if config.get("kind") not in KINDS:
         raise RunError(f"{path} has kind {config.get('kind')!r}; allowed: {', '.join(KINDS)}")
     if not isinstance(config.get("spec"), dict):

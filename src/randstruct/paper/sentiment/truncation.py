@@ -111,10 +111,13 @@ def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progre
     Re-running replaces an earlier analysis (also one with another rank step).
     """
     run_dir = Path(run_dir)
-    config = store.read_config(run_dir)
-    if config.get("kind") != KIND:
-        raise store.RunError(f"{run_dir} is not a sentiment run (its config.json has kind "
-                             f"{config.get('kind', 'none')!r}); train one with 'randstruct sentiment train'")
+
+    def sentiment_only(config: dict) -> None:
+        if config.get("kind") != KIND:
+            raise store.RunError(f"{run_dir} is not a sentiment run (its config.json has kind "
+                                 f"{config.get('kind', 'none')!r}); train one with 'randstruct sentiment train'")
+
+    store.read_config(run_dir, expect=sentiment_only)
     check_device(device)
     ds = store.open_results(run_dir)
     ranks = rank_grid(int(ds.attrs["N"]), rank_step)
