@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import randstruct as rs
-from randstruct.dynamics.fixed_points import find_fixed_points, search, sorted_eig
+from randstruct.dynamics.fixed_points import (cauchy_step, factorise, find_fixed_points, member_groups, newton_step,
+                                              search, sorted_eig, times_wt)
 from randstruct.dynamics.jacobians import flow, jacobian, q_and_grad
 from randstruct.engine.model import Ensemble
 
@@ -78,6 +79,52 @@ def test_batched_equals_one_by_one():
                 assert torch.allclose(one.xstar[0, 0], whole.xstar[e, k], atol=1e-9)
             checked += converged
     assert checked >= 8  # most states are fixed points, so the comparison is not vacuous
+
+
+def states_of(e, k, n, seed, scale):
+    """Random (member, state) rows: W (e, n, n), their states x (S, n), members ei (S,), F (S, n)."""
+    w, _, b, rng = random_net(e, n, 1, seed, scale=scale)
+    ei = torch.as_tensor(rng.integers(0, e, k))
+    x = torch.as_tensor(rng.standard_normal((k, n)))
+    f = torch.einsum("sij,sj->si", w[ei], torch.tanh(x)) + b[ei] - x
+    return w, x, ei, f
+
+
+def test_member_products_equal_per_state_products():
+    w, x, ei, _ = states_of(4, 23, 9, 5, 1.0)
+    direct = torch.einsum("sij,sj->si", w[ei], x)
+    assert torch.allclose(times_wt(x, member_groups(ei, 4), w), direct, atol=1e-13)
+    assert sorted(int(m) for m, _ in member_groups(ei, 4)) == sorted(set(ei.tolist()))
+
+
+def test_mixed_precision_newton_step_is_the_float64_solve():
+    # float32 factors, one refinement with exact float64 products: the float64 Newton step to ~1e-10
+    w, x, ei, f = states_of(3, 17, 40, 6, 1.5)
+    d = 1 - torch.tanh(x) ** 2
+    lut = torch.empty(17, 40, 40, dtype=torch.float32)
+    piv = torch.empty(17, 40, dtype=torch.int32)
+    regular = factorise(lut, piv, torch.ones(17, dtype=torch.bool), ei, w.transpose(1, 2).float().contiguous(), d, 3)
+    assert regular.all()
+    dx = newton_step(lut, piv, f, d, member_groups(ei, 3), w)
+    exact = torch.linalg.solve(jacobian(x, w[ei], "tanh"), -f)
+    rel = (dx - exact).norm(dim=-1) / exact.norm(dim=-1)
+    assert rel.max() < 1e-9
+    unrefined = torch.linalg.lu_solve(lut.mT, piv, (-f).float()[..., None])[..., 0].double()
+    assert ((unrefined - exact).norm(dim=-1) / exact.norm(dim=-1)).max() > 10 * rel.max()  # the refinement matters
+
+
+def test_cauchy_step_minimises_the_linear_model_along_the_gradient():
+    w, x, ei, f = states_of(2, 6, 11, 7, 2.0)
+    d = 1 - torch.tanh(x) ** 2
+    s = cauchy_step(f, d, ei, w, 2)
+    j = jacobian(x, w[ei], "tanh")
+    grad = torch.einsum("sji,sj->si", j, f)  # J^T F
+    t = -(s * grad).sum(-1) / (grad * grad).sum(-1)
+    assert torch.allclose(s, -t[:, None] * grad, atol=1e-12) and (t > 0).all()
+    # d/dt |F - t J g|^2 = 0 at the step: the residual is orthogonal to J g
+    residual = f + torch.einsum("sij,sj->si", j, s)
+    jg = torch.einsum("sij,sj->si", j, grad)
+    assert ((residual * jg).sum(-1).abs() < 1e-10 * (f * f).sum(-1) * jg.norm(dim=-1)).all()
 
 
 @pytest.fixture(scope="module")

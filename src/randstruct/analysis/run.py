@@ -197,11 +197,11 @@ def analyze_run(run_or_path: Run | str | Path, ranks: int = 25, shuffles: int = 
         return store_analysis(run, out)
 
 
-def store_analysis(run: Run, out: xr.Dataset, new_dims: tuple[str, ...] = ("rank", "shuffle", "eig")) -> xr.Dataset:
+def store_analysis(run: Run, out: xr.Dataset) -> xr.Dataset:
     """Write the variables ``out`` into ``run``'s results (hold its lock); returns ``out``.
 
     They go to the run's additions store, swapped in whole (store.add_results): an interruption
     leaves the previous analysis readable and never touches the training arrays. Stored variables
-    of the same names, or on a dimension whose size changed (``new_dims`` among them), are replaced."""
+    of the same names, or on a dimension whose size changed, are replaced."""
     store.add_results(run.path, out)
     return out

@@ -1,13 +1,27 @@
 """Fixed points of every member of an ensemble in one batched search.
 
 q(x) = |F(x)|^2 / 2 is minimised from K initial states per member, all (member, state) pairs at
-once: first ``first_order_iters`` Adam steps (the method of FixedPointFinder, Golub & Sussillo
-2018, there run one network at a time), then damped Newton steps x <- x - a J^-1 F with the
-batched Jacobians J = -I + W diag(phi'(x)), a halved until q decreases. -J^-1 F is a descent
-direction of q wherever J is regular (grad q . dx = -|F|^2), so the polish cannot climb; it
-converges quadratically where Adam crawls; at most NEWTON_ITERS Newton steps are taken (a state
-not converged by then sits near a minimum of q with F != 0, a slow point). Every state stops on its own as soon as
-q < tol_q or |dq| < tol_dq, so a state's path does not depend on the others in the batch.
+once, in two phases:
+
+1. ``first_order_iters`` Adam steps (the method of FixedPointFinder, Golub & Sussillo 2018, there
+   run one network at a time), in float32: a warm start that only has to bring states near a
+   root, so it runs at twice the float64 speed; a state freezes once q or its change is below the
+   tolerances in float32.
+2. Newton steps x <- x + a dx in the input's precision, dx = -J^-1 F with the batched Jacobians
+   J = -I + W diag(phi'(x)), ``a`` halved (at most MAX_HALVINGS times) until q decreases. -J^-1 F
+   is a descent direction of q wherever J is regular (grad q . dx = -|F|^2), so the polish cannot
+   climb. J is factorised in float32 (the O(N^3) cost; 1.5x faster than float64 here) and each solve is
+   refined once against the exact products J v = -v + W (phi' * v), which makes the step as good
+   as a float64 one wherever cond(J) << 1e7. A factorisation is kept for the next step (a chord
+   step, O(N^2)) while full steps cut q a hundredfold. A state stops when q < tol_q, or when a
+   step from a fresh factorisation cannot decrease q (within 2^-MAX_HALVINGS) or decreases it by
+   less than tol_dq: it sits where Newton has no descent left (a slow point, or outside Newton's
+   reach). At most NEWTON_ITERS Newton steps are taken: a root in Newton's reach converges in
+   fewer (quadratically); states still going after that are chaotic wanderers that plain Adam
+   does not converge either (docs/dynamics.md).
+
+Every state's path is its own: batched results equal one-by-one results. Matrix products are
+grouped by member (one product over that member's states), so no state copies its W.
 
 Afterwards, per member and input condition: fixed points farther than
 ``outlier_distance_scale`` mean distances (floored at the states' mean norm) from the initial
@@ -25,16 +39,21 @@ import numpy as np
 import torch
 
 from randstruct.engine.spectra import _lexsort_desc
-from randstruct.dynamics.jacobians import check_nonlinearity, flow, jacobian, q_and_grad
+from randstruct.dynamics.jacobians import check_nonlinearity, dphi, jacobian, phi, q_and_grad
 
 DEFAULTS = {"tol_q": 1e-12, "tol_dq": 1e-20, "max_iters": 5000, "tol_unique": 1e-3,
             "outlier_distance_scale": 10.0}
 FIRST_ORDER_ITERS = 100
+FIRST_ORDER_DTYPE = torch.float32
 LR = 0.05
 ADAM = {"betas": (0.9, 0.999), "eps": 0.01}  # FixedPointFinder's Adam epsilon
-MAX_HALVINGS = 40
-NEWTON_ITERS = 30  # a root in reach converges in < 10 (quadratically); the rest are slow points
+MAX_HALVINGS = 10
+NEWTON_ITERS = 12
+CHORD = 1e-2  # keep a factorisation while a full step multiplies q by at most this
 CHUNK_BYTES = 1 << 28
+# recorded with stored results, so results of an earlier search method are recomputed
+METHOD = (f"Adam in float32, then <= {NEWTON_ITERS} Newton steps (float32 LU refined in float64, chord "
+          f"steps while q falls {1 / CHORD:g}x, <= {MAX_HALVINGS} halvings)")
 
 
 @dataclass
@@ -65,83 +84,177 @@ def search(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonlin
     """Minimise q from ``x_init`` (E, K, N) for members ``wrec`` (E, N, N) with drives ``const`` (E, K, N)."""
     check_nonlinearity(nonlinearity)
     check_options(tol_q, tol_dq, max_iters, first_order_iters)
-    x = x_init.clone()
-    e, k, n = x.shape
-    active = torch.ones(e, k, dtype=torch.bool, device=x.device)
+    first = min(first_order_iters, max_iters)
+    x, n_iters, dq, t = first_order(wrec, const, x_init, nonlinearity, tol_q, tol_dq, first, lr)
+    q, _, f = q_and_grad(x, wrec, const, nonlinearity)
+    todo = (q >= tol_q).nonzero()
+    newton = 0
+    if todo.shape[0] and max_iters > first:
+        ei, ki = todo.unbind(1)
+        n = x.shape[-1]
+        chunk = max(1, int(chunk_bytes // (4 * n * n * 2)))  # float32 factors and their Jacobians
+        for start in range(0, len(ei), chunk):
+            e_c, k_c = ei[start:start + chunk], ki[start:start + chunk]
+            out = polish(x[e_c, k_c], const[e_c, k_c], e_c, wrec, nonlinearity, tol_q, tol_dq,
+                         min(max_iters - first, NEWTON_ITERS))
+            x[e_c, k_c], f[e_c, k_c], q[e_c, k_c], dq[e_c, k_c] = out[:4]
+            n_iters[e_c, k_c] += out[4]
+            newton = max(newton, int(out[4].max()))
+    return Search(x, f, q, dq, n_iters, t, newton)
+
+
+def first_order(wrec, const, x_init, nonlinearity, tol_q, tol_dq, iters, lr):
+    """The Adam phase in FIRST_ORDER_DTYPE. Returns (x in the input dtype, iterations per state,
+    last |dq| per state, steps taken)."""
+    dtype = x_init.dtype
+    low = FIRST_ORDER_DTYPE if dtype == torch.float64 else dtype
+    x, w, c = x_init.to(low, copy=True), wrec.to(low), const.to(low)
+    e, k, _ = x.shape
     n_iters = torch.zeros(e, k, dtype=torch.int64, device=x.device)
-    q, grad, f = q_and_grad(x, wrec, const, nonlinearity)
+    q, grad, _ = q_and_grad(x, w, c, nonlinearity)
     dq = torch.full_like(q, float("inf"))
-    active &= q >= tol_q
-    # first-order phase: Adam on every state at once (bias-corrected; frozen states stay put)
+    active = q >= tol_q
     b1, b2 = ADAM["betas"]
     m1, m2 = torch.zeros_like(x), torch.zeros_like(x)
-    first = min(first_order_iters, max_iters)
     t = 0
-    for t in range(1, first + 1):
+    for t in range(1, iters + 1):
         if not bool(active.any()):
+            t -= 1
             break
         m1.mul_(b1).add_(grad, alpha=1 - b1)
         m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
         step = (m1 / (1 - b1 ** t)) / ((m2 / (1 - b2 ** t)).sqrt_().add_(ADAM["eps"]))
         x.sub_(step.mul_(lr * active[..., None]))
         n_iters += active
-        q_new, grad, f = q_and_grad(x, wrec, const, nonlinearity)
+        q_new, grad, _ = q_and_grad(x, w, c, nonlinearity)
         dq = torch.where(active, (q - q_new).abs(), dq)
         q = torch.where(active, q_new, q)
         active &= (q >= tol_q) & (dq >= tol_dq)
-    # second-order phase: damped Newton on the states still active (solves in memory-bounded chunks)
-    item = x.element_size()
-    chunk = max(1, int(chunk_bytes // (item * 4 * n * n)))
-    newton = 0
-    for _ in range(min(max_iters - first, NEWTON_ITERS)):
-        pairs = active.nonzero()
-        if pairs.shape[0] == 0:
-            break
-        newton += 1
-        ei, ki = pairs.unbind(1)
-        dx = torch.empty(len(ei), n, dtype=x.dtype, device=x.device)
-        for start in range(0, len(ei), chunk):
-            sl = slice(start, start + chunk)
-            e_c, k_c = ei[sl], ki[sl]
-            step, info = torch.linalg.solve_ex(jacobian(x[e_c, k_c], wrec[e_c], nonlinearity), -f[e_c, k_c])
-            good = (info == 0)[:, None] & torch.isfinite(step).all(-1, keepdim=True)
-            dx[sl] = torch.where(good, step, -f[e_c, k_c])
-        xs, q0 = x[ei, ki], q[ei, ki]
-        best_x, best_q, best_f = xs.clone(), q0.clone(), f[ei, ki]
-        alpha = torch.ones_like(q0)
-        pending = torch.ones_like(q0, dtype=torch.bool)
-        for _ in range(MAX_HALVINGS):
-            p = pending.nonzero()[:, 0]
-            xn = xs[p] + alpha[p, None] * dx[p]
-            fn = flow_at(xn, ei[p], ki[p], wrec, const, nonlinearity)
-            qn = 0.5 * (fn * fn).sum(-1)
-            ok = qn < q0[p]
-            hit = p[ok]
-            best_x[hit], best_q[hit], best_f[hit] = xn[ok], qn[ok], fn[ok]
-            pending[hit] = False
-            if not bool(pending.any()):
-                break
-            alpha[pending] /= 2
-        x[ei, ki], q[ei, ki], f[ei, ki] = best_x, best_q, best_f
-        dq[ei, ki] = q0 - best_q  # 0 where no step helped: the state stops
-        n_iters[ei, ki] += 1
-        active &= (q >= tol_q) & (dq >= tol_dq)
-    return Search(x, f, q, dq, n_iters, t if first else 0, newton)
+    return x.to(dtype), n_iters, dq.to(dtype), t
 
 
-def flow_at(xs: torch.Tensor, ei: torch.Tensor, ki: torch.Tensor, wrec: torch.Tensor, const: torch.Tensor,
-            nonlinearity: str) -> torch.Tensor:
-    """F at states ``xs`` (m, N) of members ``ei`` (drives ``const[ei, ki]``).
+def member_groups(ei: torch.Tensor, e: int) -> list[tuple[int, torch.Tensor]]:
+    """(member, positions in ``ei``) for every member that has states."""
+    order = torch.argsort(ei, stable=True)
+    counts = torch.bincount(ei, minlength=e).tolist()
+    out, start = [], 0
+    for m, c in enumerate(counts):
+        if c:
+            out.append((m, order[start:start + c]))
+        start += c
+    return out
 
-    Many states: one matrix product per member over a scattered (E, K, N) copy (compute-bound);
-    few: one matrix-vector product per state with its member's W (reads m N^2 numbers).
+
+def times_wt(v: torch.Tensor, groups, wrec: torch.Tensor) -> torch.Tensor:
+    """Row s of ``v`` times W_m^T for its member m: W v for column vectors, one product per member."""
+    out = torch.empty_like(v)
+    for m, idx in groups:
+        out[idx] = v[idx] @ wrec[m].T
+    return out
+
+
+def polish(x, const, ei, wrec, nonlinearity, tol_q, tol_dq, iters):
+    """Newton phase for states ``x`` (S, N) of members ``ei`` with drives ``const`` (S, N).
+
+    Returns (x, F, q, dq, Newton steps per state). States that stop leave the working arrays, so
+    the factorisations kept for chord steps are those of running states only.
     """
-    e, k, n = const.shape
-    if len(ei) * 8 >= e * k:
-        full = torch.zeros_like(const)
-        full[ei, ki] = xs
-        return flow(full, wrec, const, nonlinearity)[ei, ki]
-    return flow(xs[:, None], wrec[ei], const[ei, ki][:, None], nonlinearity)[:, 0]
+    s, n = x.shape
+    e = wrec.shape[0]
+    low = torch.float32 if x.dtype == torch.float64 else x.dtype
+    wt_low = wrec.transpose(1, 2).to(low).contiguous()
+    out_x, out_f = x.clone(), torch.empty_like(x)
+    out_q, out_dq = torch.empty(s, dtype=x.dtype, device=x.device), torch.zeros(s, dtype=x.dtype, device=x.device)
+    steps = torch.zeros(s, dtype=torch.int64, device=x.device)
+    pos = torch.arange(s, device=x.device)  # rows of the working arrays in the output
+    c = const
+    f = times_wt(phi(x, nonlinearity), member_groups(ei, e), wrec) + c - x
+    q = 0.5 * (f * f).sum(-1)
+    # LU factors stored transposed: lut.mT is the column-major batch LAPACK works on, so solves
+    # do not copy it (a copy of the whole batch made each solve ~8x slower)
+    lut = torch.empty(s, n, n, dtype=low, device=x.device)
+    piv = torch.empty(s, n, dtype=torch.int32, device=x.device)
+    fresh = torch.ones(s, dtype=torch.bool, device=x.device)
+    for _ in range(iters):
+        if not len(pos):
+            break
+        groups = member_groups(ei, e)
+        d = dphi(x, nonlinearity)
+        regular = factorise(lut, piv, fresh, ei, wt_low, d, e)
+        dx = newton_step(lut, piv, f, d, groups, wrec)
+        bad = ~(regular & torch.isfinite(dx).all(-1))
+        if bool(bad.any()):
+            dx[bad] = cauchy_step(f[bad], d[bad], ei[bad], wrec, e)
+        x_new, f_new, q_new, full = line_search(x, dx, q, c, ei, wrec, nonlinearity, e)
+        failed = ~(q_new < q)
+        dq = torch.where(failed, torch.zeros_like(q), q - q_new)
+        chord = full & ~failed & (q_new <= CHORD * q)
+        x, f = torch.where(failed[:, None], x, x_new), torch.where(failed[:, None], f, f_new)
+        q = torch.where(failed, q, q_new)
+        steps[pos] += 1
+        stop = (q < tol_q) | (fresh & (failed | (dq < tol_dq)))
+        fresh = ~chord
+        out_x[pos], out_f[pos], out_q[pos], out_dq[pos] = x, f, q, dq
+        if bool(stop.any()):
+            keep = ~stop
+            pos, x, f, q, c, ei, fresh = pos[keep], x[keep], f[keep], q[keep], c[keep], ei[keep], fresh[keep]
+            lut, piv = lut[keep], piv[keep]
+    return out_x, out_f, out_q, out_dq, steps
+
+
+def factorise(lut, piv, fresh, ei, wt_low, d, e) -> torch.Tensor:
+    """LU factors (in place, transposed) of J = -I + W diag(d) for the ``fresh`` rows; True where J is regular."""
+    regular = torch.ones(len(ei), dtype=torch.bool, device=lut.device)
+    rows = fresh.nonzero()[:, 0]
+    d_low = d.to(wt_low.dtype)
+    for m, idx in member_groups(ei[rows], e):
+        r = rows[idx]
+        jt = d_low[r][:, :, None] * wt_low[m]  # J^T = diag(d) W^T - I, row-major: J column-major
+        jt.diagonal(dim1=1, dim2=2).sub_(1)
+        factors, pivots, info = torch.linalg.lu_factor_ex(jt.mT)
+        lut[r], piv[r] = factors.mT, pivots
+        regular[r] = info == 0
+    return regular
+
+
+def newton_step(lut, piv, f, d, groups, wrec) -> torch.Tensor:
+    """dx with J dx = -F from the low-precision factors, refined once with exact J products."""
+    def solve(rhs):
+        return torch.linalg.lu_solve(lut.mT, piv, rhs.to(lut.dtype)[..., None])[..., 0].to(f.dtype)
+
+    dx = solve(-f)
+    residual = -f - (times_wt(dx * d, groups, wrec) - dx)
+    return dx + solve(residual)
+
+
+def cauchy_step(f, d, ei, wrec, e) -> torch.Tensor:
+    """Where J is singular: the steepest-descent step of q of the length that minimises the linear model."""
+    groups = member_groups(ei, e)
+    grad = torch.empty_like(f)
+    for m, idx in groups:
+        grad[idx] = f[idx] @ wrec[m]
+    grad = grad * d - f
+    jg = times_wt(grad * d, groups, wrec) - grad
+    scale = (grad * grad).sum(-1) / (jg * jg).sum(-1).clamp_min(torch.finfo(f.dtype).tiny)
+    return -scale[:, None] * grad
+
+
+def line_search(x, dx, q, c, ei, wrec, nonlinearity, e):
+    """x + a dx with a = 1, 1/2, ... (MAX_HALVINGS halvings) until q decreases. Returns the last
+    trial of each row (x, F, q; q >= the old q where none helped) and whether the full step was taken."""
+    x_new, f_new, q_new = x.clone(), torch.empty_like(x), torch.full_like(q, float("inf"))
+    alpha = torch.ones_like(q)
+    pending = torch.arange(len(q), device=x.device)
+    for _ in range(MAX_HALVINGS + 1):
+        xt = x[pending] + alpha[pending, None] * dx[pending]
+        ft = times_wt(phi(xt, nonlinearity), member_groups(ei[pending], e), wrec) + c[pending] - xt
+        qt = 0.5 * (ft * ft).sum(-1)
+        x_new[pending], f_new[pending], q_new[pending] = xt, ft, qt
+        pending = pending[~(qt < q[pending])]
+        if not len(pending):
+            break
+        alpha[pending] /= 2
+    return x_new, f_new, q_new, alpha == 1
 
 
 @dataclass
@@ -276,6 +389,6 @@ def find_fixed_points(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Ten
     res = search(wrec, const, x_init, nonlinearity, tol_q, tol_dq, max_iters, first_order_iters, lr)
     kept = select(res, x_init, cond, tol_unique, outlier_distance_scale, None if keep_slow else tol_q)
     out = pack(res, kept, wrec, cond, nonlinearity, keep_jacobians)
-    out.info = {"first_order_iters": res.n_first_order, "newton_iters": res.n_newton,
+    out.info = {"method": METHOD, "first_order_iters": res.n_first_order, "newton_iters": res.n_newton,
                 "converged": float((res.qstar < tol_q).double().mean())}
     return out

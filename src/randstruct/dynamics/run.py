@@ -17,7 +17,7 @@ import xarray as xr
 from randstruct import store
 from randstruct.analysis.run import store_analysis
 from randstruct.dynamics import alignment, coordinates, eigen
-from randstruct.dynamics.fixed_points import DEFAULTS, FIRST_ORDER_ITERS, LR, find_fixed_points
+from randstruct.dynamics.fixed_points import DEFAULTS, FIRST_ORDER_ITERS, LR, METHOD, find_fixed_points
 from randstruct.runs import Run, load
 
 N_EIG = 10
@@ -45,7 +45,6 @@ DESCRIPTIONS = {
     "align_right": "|cos| between dW's right singular vectors and the reference vectors (as align_left)",
 }
 VARIABLES = tuple(DESCRIPTIONS)
-NEW_DIMS = ("variant", "fp", "fp_eig", "dw_dir", "cond", "ref", "dyn_epoch", "outlier")
 
 
 def parse_inputs(inputs, n_in: int) -> np.ndarray:
@@ -62,6 +61,7 @@ def params(run: Run, inputs: np.ndarray, inits: int, seed: int, trials: int, sea
            n_dirs: int, margin: float) -> dict:
     return {"inputs": inputs.tolist(), "inits": int(inits), "seed": int(seed), "trials": int(trials),
             "n_dirs": int(n_dirs), "margin": float(margin), **{k: float(v) for k, v in search_options.items()},
+            "method": METHOD,
             "init_seeds": "member_rng(seed, g, 'dynamics', seed_S): trials, then the picked (trial, step) pairs",
             "shuffle": "the analysis' first full shuffle, member_rng(seed, g, 'shuffle', 1, 0)"}
 
@@ -200,4 +200,4 @@ def dynamics_run(run_or_path: Run | str | Path, inputs=None, inits: int = 256, s
     with store.run_lock(run.path, "dynamics"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zarr v3 notes on string coordinates (variant, ref names)
         out = dynamics(run, u_cond, inits, seed, trials, progress=progress, **options)
-        return store_analysis(run, out, NEW_DIMS)
+        return store_analysis(run, out)
