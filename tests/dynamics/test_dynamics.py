@@ -103,7 +103,8 @@ def test_mixed_precision_newton_step_is_the_float64_solve():
     d = 1 - torch.tanh(x) ** 2
     lut = torch.empty(17, 40, 40, dtype=torch.float32)
     piv = torch.empty(17, 40, dtype=torch.int32)
-    regular = factorise(lut, piv, torch.ones(17, dtype=torch.bool), ei, w.transpose(1, 2).float().contiguous(), d, 3)
+    regular = factorise(lut, piv, torch.ones(17, dtype=torch.bool), ei, w.transpose(1, 2).float().contiguous(), d, 3,
+                        torch.empty_like(lut))
     assert regular.all()
     dx = newton_step(lut, piv, f, d, member_groups(ei, 3), w)
     exact = torch.linalg.solve(jacobian(x, w[ei], "tanh"), -f)

@@ -41,7 +41,7 @@ def test_reference_and_batched_find_the_same_fixed_points_of_small_networks():
     w = torch.as_tensor(1.6 * rng.standard_normal((e, n, n)) / np.sqrt(n))
     const = torch.as_tensor(0.05 * rng.standard_normal((e, 1, n))).expand(e, k, n).contiguous()
     x0 = torch.as_tensor(2.0 * rng.standard_normal((e, k, n)))
-    ref, walls, iters = reference(w, const, x0, "tanh", [0, 1])
+    ref, walls, iters, _ = reference(w, const, x0, "tanh", [0, 1])
     batched = find_fixed_points(w, const, x0)
     assert ref.count.sum() >= 2 and len(walls) == 2
     assert (match(batched, ref, 1e-6) == ref.count).all()  # every reference fixed point is found

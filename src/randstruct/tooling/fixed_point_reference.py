@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections import deque
 
@@ -17,6 +19,8 @@ import numpy as np
 import torch
 
 from randstruct.dynamics.fixed_points import ADAM, DEFAULTS, FixedPoints, Search, pack, select
+
+THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class AdaptiveRate:
@@ -92,21 +96,25 @@ def search_one(w: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonli
 
 
 def reference(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonlinearity: str,
-              members, **options) -> tuple[FixedPoints, list[float], list[int]]:
-    """The serial search over ``members`` (their indices), post-processed as the library does.
-    Returns the fixed points of those members, the wall time and the iterations of each search."""
+              members, **options) -> tuple[FixedPoints, list[float], list[int], float]:
+    """The serial search over ``members`` (their indices), post-processed as the library does
+    (duplicates merged, Jacobians decomposed, as FixedPointFinder does too). Returns the fixed
+    points of those members, the wall time and the iterations of each search, and the wall time of
+    the post-processing."""
     parts, walls = [], []
     for m in members:
         start = time.perf_counter()
         parts.append(search_one(wrec[m], const[m], x_init[m], nonlinearity, **options))
         walls.append(time.perf_counter() - start)
+    start = time.perf_counter()
     res = Search(*(torch.stack([p[i] for p in parts]) for i in range(4)),
                  n_iters=torch.tensor([[p[4]] * x_init.shape[1] for p in parts]))
     sub = x_init[list(members)]
     cond = np.zeros(sub.shape[:2], np.int64)
     kept = select(res, sub, cond, DEFAULTS["tol_unique"], DEFAULTS["outlier_distance_scale"],
                   options.get("tol_q", DEFAULTS["tol_q"]))
-    return pack(res, kept, wrec[list(members)], cond, nonlinearity), walls, [p[4] for p in parts]
+    out = pack(res, kept, wrec[list(members)], cond, nonlinearity)
+    return out, walls, [p[4] for p in parts], time.perf_counter() - start
 
 
 def match(a: FixedPoints, b: FixedPoints, tol: float) -> np.ndarray:
@@ -134,6 +142,10 @@ def main() -> None:
     p.add_argument("--serial-members", type=int, default=None, help="time the serial search on every k-th member")
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    if any(os.environ.get(k) != "1" for k in THREADS):
+        # one thread for both searches; BLAS libraries read these when they load, hence the restart
+        os.execve(sys.executable, [sys.executable, "-m", "randstruct.tooling.fixed_point_reference", *sys.argv[1:]],
+                  {**os.environ, **dict.fromkeys(THREADS, "1")})
     torch.set_num_threads(1)
     run = load(a.run)
     ens = run.ensemble(dtype=torch.float64)
@@ -143,7 +155,7 @@ def main() -> None:
     fp = find_fixed_points(ens.wrec, const, x_init, None, ens.nonlinearity)
     batched = time.perf_counter() - start
     members = list(range(0, ens.size, a.serial_members or 1))
-    ref, walls, iters = reference(ens.wrec, const, x_init, ens.nonlinearity, members)
+    ref, walls, iters, post = reference(ens.wrec, const, x_init, ens.nonlinearity, members)
     sub = members_of(fp, members)
     found6, found3 = match(sub, ref, 1e-6), match(sub, ref, 1e-3)
     rows = [{"member": m, "g": float(ens.g[m]), "serial_s": walls[i], "serial_iters": iters[i],
@@ -151,9 +163,10 @@ def main() -> None:
              "batched_fixed_points": int(sub.count[i]), "batched_stable": int(np.nansum(sub.is_stable[i])),
              "serial_found_by_batched_1e-6": int(found6[i]), "serial_found_by_batched_1e-3": int(found3[i])}
             for i, m in enumerate(members)]
-    serial = sum(walls) * ens.size / len(members)
+    serial = (sum(walls) + post) * ens.size / len(members)
     out = {"E": ens.size, "N": ens.n, "inits": a.inits, "batched_s": batched, "serial_members": len(members),
-           "serial_s_measured": sum(walls), "serial_s_all_members": serial, "speedup": serial / batched,
+           "serial_s_measured": sum(walls) + post, "serial_postprocess_s": post, "serial_s_all_members": serial,
+           "speedup": serial / batched, "threads": THREADS,
            "info": fp.info, "serial_fixed_points": int(ref.count.sum()),
            "serial_found_by_batched_1e-6": int(found6.sum()), "serial_found_by_batched_1e-3": int(found3.sum()),
            "members": rows}
