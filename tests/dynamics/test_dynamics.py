@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import randstruct as rs
-from randstruct.dynamics.fixed_points import (cauchy_step, factorise, find_fixed_points, member_groups, newton_step,
-                                              search, sorted_eig, times_wt)
+from randstruct.dynamics.fixed_points import (batched_lu_in_place, cauchy_step, factorise, find_fixed_points, lu_in_place,
+                                              member_groups, newton_step, search, sorted_eig, times_wt)
 from randstruct.dynamics.jacobians import flow, jacobian, q_and_grad
 from randstruct.engine.model import Ensemble
 
@@ -112,6 +112,22 @@ def test_mixed_precision_newton_step_is_the_float64_solve():
     assert rel.max() < 1e-9
     unrefined = torch.linalg.lu_solve(lut.mT, piv, (-f).float()[..., None])[..., 0].double()
     assert ((unrefined - exact).norm(dim=-1) / exact.norm(dim=-1)).max() > 10 * rel.max()  # the refinement matters
+
+
+def test_lapack_and_batched_factorisations_agree():
+    # the CPU path (SciPy's LAPACK, one matrix at a time) and the batched torch path (GPUs) give the
+    # same transposed factors and 1-based pivots; info flags the singular matrix
+    rng = np.random.default_rng(8)
+    jt = torch.as_tensor(rng.standard_normal((4, 12, 12)), dtype=torch.float32)
+    jt[2, :, 5] = 0  # J^T's column 5 is J's row 5: singular
+    a, b = jt.clone(), jt.clone()
+    piv_a, info_a = lu_in_place(a)
+    piv_b, info_b = batched_lu_in_place(b)
+    assert torch.equal(piv_a, piv_b) and torch.equal(info_a, info_b)
+    assert info_a.tolist()[2] > 0 and info_a[[0, 1, 3]].eq(0).all()
+    assert torch.allclose(a, b, atol=1e-6)
+    p, low, up = torch.lu_unpack(a[0].mT, piv_a[0])
+    assert torch.allclose(p @ low @ up, jt[0].mT, atol=1e-5)
 
 
 def test_cauchy_step_minimises_the_linear_model_along_the_gradient():

@@ -166,7 +166,7 @@ def main() -> None:
     serial = (sum(walls) + post) * ens.size / len(members)
     out = {"E": ens.size, "N": ens.n, "inits": a.inits, "batched_s": batched, "serial_members": len(members),
            "serial_s_measured": sum(walls) + post, "serial_postprocess_s": post, "serial_s_all_members": serial,
-           "speedup": serial / batched, "threads": THREADS,
+           "speedup": serial / batched, "threads": {k: os.environ.get(k) for k in THREADS},
            "info": fp.info, "serial_fixed_points": int(ref.count.sum()),
            "serial_found_by_batched_1e-6": int(found6.sum()), "serial_found_by_batched_1e-3": int(found3.sum()),
            "members": rows}
