@@ -97,8 +97,8 @@ def search(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonlin
         chunk = max(1, int(chunk_bytes // (4 * n * n * 3)))  # float32 factors (two) and Jacobians
         for start in range(0, len(ei), chunk):
             e_c, k_c = ei[start:start + chunk], ki[start:start + chunk]
-            out = polish(x[e_c, k_c], const[e_c, k_c], e_c, wrec, nonlinearity, tol_q, tol_dq,
-                         min(max_iters - first, NEWTON_ITERS))
+            out = polish(x[e_c, k_c], f[e_c, k_c], q[e_c, k_c], const[e_c, k_c], e_c, wrec, nonlinearity,
+                         tol_q, tol_dq, min(max_iters - first, NEWTON_ITERS))
             x[e_c, k_c], f[e_c, k_c], q[e_c, k_c], dq[e_c, k_c] = out[:4]
             n_iters[e_c, k_c] += out[4]
             newton = max(newton, int(out[4].max()))
@@ -155,8 +155,19 @@ def times_wt(v: torch.Tensor, groups, wrec: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def polish(x, const, ei, wrec, nonlinearity, tol_q, tol_dq, iters):
-    """Newton phase for states ``x`` (S, N) of members ``ei`` with drives ``const`` (S, N).
+def grouped_flow(x, c, groups, wrec, nonlinearity):
+    """F = -x + W phi(x) + c for rows ``x`` (S, N) grouped by member (``groups`` of :func:`member_groups`)."""
+    return times_wt(phi(x, nonlinearity), groups, wrec) + c - x
+
+
+def jacobian_times(v, d, groups, wrec):
+    """J v = -v + W (phi' * v) per row, with ``d`` = phi'(x), without forming J."""
+    return times_wt(v * d, groups, wrec) - v
+
+
+def polish(x, f, q, const, ei, wrec, nonlinearity, tol_q, tol_dq, iters):
+    """Newton phase for states ``x`` (S, N), their flows ``f`` and ``q``, of members ``ei`` with
+    drives ``const`` (S, N).
 
     Returns (x, F, q, dq, Newton steps per state). States that stop leave the working arrays, so
     the factorisations kept for chord steps are those of running states only.
@@ -165,13 +176,11 @@ def polish(x, const, ei, wrec, nonlinearity, tol_q, tol_dq, iters):
     e = wrec.shape[0]
     low = torch.float32 if x.dtype == torch.float64 else x.dtype
     wt_low = wrec.transpose(1, 2).to(low).contiguous()
-    out_x, out_f = x.clone(), torch.empty_like(x)
-    out_q, out_dq = torch.empty(s, dtype=x.dtype, device=x.device), torch.zeros(s, dtype=x.dtype, device=x.device)
+    out_x, out_f, out_q = x.clone(), f.clone(), q.clone()
+    out_dq = torch.zeros(s, dtype=x.dtype, device=x.device)
     steps = torch.zeros(s, dtype=torch.int64, device=x.device)
     pos = torch.arange(s, device=x.device)  # rows of the working arrays in the output
     c = const
-    f = times_wt(phi(x, nonlinearity), member_groups(ei, e), wrec) + c - x
-    q = 0.5 * (f * f).sum(-1)
     # LU factors stored transposed: lut.mT is the column-major batch LAPACK works on, so solves
     # do not copy it (a copy of the whole batch made each solve ~8x slower)
     # (allocated once: fresh large allocations cost page faults comparable to the O(N^2) work)
@@ -261,18 +270,15 @@ def newton_step(lut, piv, f, d, groups, wrec) -> torch.Tensor:
         return torch.linalg.lu_solve(lut.mT, piv, rhs.to(lut.dtype)[..., None])[..., 0].to(f.dtype)
 
     dx = solve(-f)
-    residual = -f - (times_wt(dx * d, groups, wrec) - dx)
+    residual = -f - jacobian_times(dx, d, groups, wrec)
     return dx + solve(residual)
 
 
 def cauchy_step(f, d, ei, wrec, e) -> torch.Tensor:
     """Where J is singular: the steepest-descent step of q of the length that minimises the linear model."""
     groups = member_groups(ei, e)
-    grad = torch.empty_like(f)
-    for m, idx in groups:
-        grad[idx] = f[idx] @ wrec[m]
-    grad = grad * d - f
-    jg = times_wt(grad * d, groups, wrec) - grad
+    grad = times_wt(f, groups, wrec.mT) * d - f  # J^T F
+    jg = jacobian_times(grad, d, groups, wrec)
     scale = (grad * grad).sum(-1) / (jg * jg).sum(-1).clamp_min(torch.finfo(f.dtype).tiny)
     return -scale[:, None] * grad
 
@@ -285,7 +291,7 @@ def line_search(x, dx, q, c, ei, wrec, nonlinearity, e):
     pending = torch.arange(len(q), device=x.device)
     for _ in range(MAX_HALVINGS + 1):
         xt = x[pending] + alpha[pending, None] * dx[pending]
-        ft = times_wt(phi(xt, nonlinearity), member_groups(ei[pending], e), wrec) + c[pending] - xt
+        ft = grouped_flow(xt, c[pending], member_groups(ei[pending], e), wrec, nonlinearity)
         qt = 0.5 * (ft * ft).sum(-1)
         x_new[pending], f_new[pending], q_new[pending] = xt, ft, qt
         pending = pending[~(qt < q[pending])]
