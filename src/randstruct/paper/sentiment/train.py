@@ -22,6 +22,7 @@ import xarray as xr
 from randstruct import store
 from randstruct.engine.device import check_device
 from randstruct.paper.sentiment import data as D
+from randstruct.paper.sentiment import sources as S
 from randstruct.paper.sentiment.model import BLOCKS, SentimentLSTM
 
 KIND = "sentiment"
@@ -87,13 +88,19 @@ class Corpus:
     train: D.Encoded
     dev: D.Encoded
     stats: dict
+    split: dict | None = None  # how a snippet file was split (None for the SST folder's own splits)
 
 
-def prepare_corpus(sst_dir: str | Path, glove_path: str | Path, seed: int, lowercase: bool = False) -> Corpus:
-    """Read the SST train/dev trees and the GloVe rows of the training vocabulary."""
-    splits = D.load_sst(sst_dir, ("train", "dev"), lowercase=lowercase)
+def prepare_corpus(data: str | Path | S.Snippets, glove_path: str | Path, seed: int,
+                   lowercase: bool = False) -> Corpus:
+    """Read the train/dev sentences (an SST tree folder or a :class:`~.sources.Snippets` file)
+    and the GloVe rows of the training vocabulary (a text file or an .npy + parquet folder)."""
+    if isinstance(data, S.Snippets):
+        splits, split = S.load_snippets(data.path, data.split_seed, lowercase=lowercase)
+    else:
+        splits, split = D.load_sst(data, ("train", "dev"), lowercase=lowercase), None
     vocab = D.Vocab.build(splits["train"])
-    glove, dim = D.read_glove(glove_path, vocab.itos)
+    glove, dim = S.read_vectors(glove_path, vocab.itos)
     embedding, oov = D.embedding_matrix(vocab, glove, dim, numpy_rng(seed, "oov"))
     train = D.Encoded.from_sentences(splits["train"], vocab)
     dev = D.Encoded.from_sentences(splits["dev"], vocab)
@@ -103,7 +110,7 @@ def prepare_corpus(sst_dir: str | Path, glove_path: str | Path, seed: int, lower
         "embedding_dim": dim, "vocab_without_vector": oov,
         "train_positive": int(train.labels.sum()), "dev_positive": int(dev.labels.sum()),
     }
-    return Corpus(vocab, embedding, train, dev, stats)
+    return Corpus(vocab, embedding, train, dev, stats, split)
 
 
 def build_model(corpus_embedding: np.ndarray, config: SentimentConfig) -> SentimentLSTM:
@@ -242,21 +249,34 @@ class _Progress:
         self.bar.close()
 
 
-def _data_record(sst_dir: str | Path, glove_path: str | Path) -> dict:
-    files = {"train": D.find_split(sst_dir, "train"), "dev": D.find_split(sst_dir, "dev")}
-    files["glove"] = Path(glove_path)
-    return {k: {"path": str(Path(v).resolve()), "bytes": Path(v).stat().st_size} for k, v in files.items()}
+def _file_record(path: str | Path) -> dict:
+    path = Path(path)
+    files = S.npy_pair(path) if path.is_dir() or path.suffix == ".npy" else (path,)
+    return {"path": str(path.resolve()), "bytes": sum(f.stat().st_size for f in files)}
 
 
-def train(sst_dir: str | Path, glove_path: str | Path, out: str | Path, config: SentimentConfig,
+def data_record(data: str | Path | S.Snippets, glove_path: str | Path, corpus: Corpus) -> dict:
+    """What config.json records of the data: files, sizes and, for snippets, the split."""
+    if isinstance(data, S.Snippets):
+        record = {"snippets": corpus.split}
+    else:
+        record = {k: _file_record(D.find_split(data, k)) for k in ("train", "dev")}
+    return {**record, "glove": _file_record(glove_path)}
+
+
+def train(data: str | Path | S.Snippets, glove_path: str | Path, out: str | Path, config: SentimentConfig,
           overwrite: bool = False, resume: bool = False, progress: bool = True,
           checkpoint_every: int = 1) -> Path:
-    """Train one model on the SST files into the run directory ``out``; returns ``out``."""
+    """Train one model into the run directory ``out``; returns ``out``.
+
+    ``data`` is an SST tree folder or a :class:`~.sources.Snippets` file; ``glove_path`` a GloVe
+    text file or an .npy + parquet folder.
+    """
     out = Path(out)
     if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every}")
-    corpus = prepare_corpus(sst_dir, glove_path, config.seed, config.lowercase)
-    spec = {"config": config.to_dict(), "data": _data_record(sst_dir, glove_path), "stats": corpus.stats}
+    corpus = prepare_corpus(data, glove_path, config.seed, config.lowercase)
+    spec = {"config": config.to_dict(), "data": data_record(data, glove_path, corpus), "stats": corpus.stats}
     with store.run_lock(out, "train"):
         checkpoint = store.prepare_run_dir(out, KIND, spec, overwrite, resume)
         trainer = Trainer(corpus, config)

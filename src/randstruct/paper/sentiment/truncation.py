@@ -24,11 +24,14 @@ from randstruct.paper.sentiment.train import KIND, batch_average, per_sentence
 TRUNCATION_VARS = ("trunc_dw_acc", "trunc_dw_loss", "trunc_w_acc", "trunc_w_loss")
 
 
-def rank_grid(n: int, step: int = 1) -> np.ndarray:
-    """Ranks 0, step, 2 step, ... and always the full rank N (which recovers the final network)."""
+def rank_grid(n: int, step: int = 1, dense: int = 0) -> np.ndarray:
+    """Ranks 0, step, 2 step, ..., every rank up to ``dense`` (where the curves change fastest),
+    and always the full rank N (which recovers the final network)."""
     if int(step) != step or step < 1:
         raise ValueError(f"rank step must be an integer >= 1, got {step}")
-    return np.unique(np.append(np.arange(0, n + 1, step), n))
+    if int(dense) != dense or dense < 0:
+        raise ValueError(f"dense ranks must be an integer >= 0, got {dense}")
+    return np.unique(np.concatenate([np.arange(0, n + 1, step), np.arange(0, min(dense, n) + 1), [n]]))
 
 
 class LowRank:
@@ -105,7 +108,8 @@ def truncation_curves(ds: xr.Dataset, ranks: np.ndarray, device: str = "cpu",
         for name in TRUNCATION_VARS}
 
 
-def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progress: bool = True) -> xr.Dataset:
+def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progress: bool = True,
+            dense_ranks: int = 0) -> xr.Dataset:
     """Add singular values and truncation curves to a completed sentiment run; returns all results.
 
     Re-running replaces an earlier analysis (also one with another rank step).
@@ -120,13 +124,14 @@ def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progre
     store.read_config(run_dir, expect=sentiment_only)
     check_device(device)
     ds = store.open_results(run_dir)
-    ranks = rank_grid(int(ds.attrs["N"]), rank_step)
+    ranks = rank_grid(int(ds.attrs["N"]), rank_step, dense_ranks)
     new = {**singular_values(ds), **truncation_curves(ds, ranks, device, progress)}
     old = [v for v in ds.data_vars if v in new or v.startswith("sv_")] + [c for c in ("rank",) if c in ds.coords]
     n_in = len(new["sv_final_w_ih_l0"].values)
     ds = ds.drop_vars(old).assign(new).assign_coords(rank=ranks, sv=np.arange(1, int(ds.attrs["N"]) + 1),
                                                      sv_in=np.arange(1, n_in + 1))
     ds.attrs["rank_step"] = int(rank_step)
+    ds.attrs["dense_ranks"] = int(dense_ranks)
     with store.run_lock(run_dir, "analyze"):
         store.write_results(run_dir, ds)
     return ds
