@@ -48,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from distributed import Client
 
+        from randstruct.executors.cluster import DaskExecutor
         from randstruct.paper.reproduce import reproduce
 
         cluster.scale(jobs=a.jobs)
-        with Client(cluster) as client:
-            result = reproduce(["all"], "paper", a.out, client=client, threads=1)
+        with Client(cluster) as client, DaskExecutor(client=client, threads=1) as executor:
+            result = reproduce(["all"], "paper", a.out, executor=executor)
         return 1 if any(not c.passed for c in result["claims"]) else 0
     finally:
         cluster.close()

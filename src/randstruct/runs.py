@@ -8,6 +8,7 @@ chunk; ``resume=True`` continues from the checkpoint) and writes the results sto
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,45 +96,44 @@ class RunSpec:
         return cls(**d, train=TrainConfig(**train))
 
 
-def execute(
-    spec: RunSpec,
-    out: str | Path,
-    overwrite: bool = False,
-    resume: bool = False,
-    progress: bool = True,
-    checkpoint_every: int | None = None,
-    *,
-    scheduler: str | None = None,
-    client=None,
-    shard_size: int | None = None,
-    threads: int | None = None,
-) -> "Run":
+@dataclass(frozen=True)
+class TrainJob:
+    """One run of a command: what to train where, and how its folder is to be treated."""
+
+    spec: RunSpec
+    out: Path
+    overwrite: bool = False
+    resume: bool = False
+    label: str = ""
+
+
+def prepare_run(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dict | None:
+    """The one start of a run folder (the caller holds its lock): checked, cleared with
+    ``overwrite``, ``config.json`` written for a new run; returns the checkpoint to resume from."""
+    checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
+    if overwrite:
+        store.clear_run_dir(out)
+    if checkpoint is None and not resume:
+        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
+    return checkpoint
+
+
+def execute(spec: RunSpec, out: str | Path, overwrite: bool = False, resume: bool = False, progress: bool = True,
+            checkpoint_every: int | None = None, executor=None) -> "Run":
     """Train ``spec`` into the run directory ``out`` and return the loaded :class:`Run`.
 
-    With ``scheduler`` ("local:K", a scheduler address or file) or a ``dask.distributed.Client``
-    the grid is cut into shards of ``shard_size`` members trained on a Dask cluster and merged
-    (:mod:`randstruct.distributed`, bitwise the same store); without, everything stays in this
-    process and Dask is never imported.
+    ``executor`` (randstruct.executors, e.g. a Dask executor that cuts the grid into shards and
+    merges them bitwise into the same store) decides where; without one, in this process.
     """
-    if scheduler is not None or client is not None:
-        from randstruct.distributed.execute import execute as execute_sharded
-
-        return execute_sharded(spec, out, overwrite=overwrite, resume=resume, progress=progress,
-                               checkpoint_every=checkpoint_every, scheduler=scheduler, client=client,
-                               shard_size=shard_size, threads=threads)
-    if shard_size is not None or threads is not None:
-        raise ValueError("shard_size and threads apply to sharded runs: give a scheduler or a client too")
+    if executor is not None:
+        return executor.train([TrainJob(spec, Path(out), overwrite, resume, str(out))], checkpoint_every, progress)[0]
     out = Path(out)
     check_device(spec.device)
     check_memory(spec)
     if resume and (out / "shards").is_dir():
         raise store.RunError(f"{out} was trained in shards on a Dask cluster; resume it with --scheduler")
     with store.run_lock(out, "train"):
-        checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
-        if overwrite:
-            store.clear_run_dir(out)
-        if checkpoint is None and not resume:
-            store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
+        checkpoint = prepare_run(out, spec, overwrite, resume)
         train_into(out, spec, spec.make_ensemble(), checkpoint, progress, checkpoint_every)
     return load(out)
 
@@ -234,12 +234,15 @@ class Run:
     config: dict
     data: xr.Dataset
 
-    @property
+    @functools.cached_property
     def spec(self) -> RunSpec:
         return RunSpec.from_dict(self.config["spec"])
 
     def task(self) -> Task:
-        return self.spec.make_task()
+        """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial)."""
+        if "_task" not in self.__dict__:
+            self.__dict__["_task"] = self.spec.make_task()
+        return self.__dict__["_task"]
 
     def ensemble(self, which: str = "final", device: str = "cpu", dtype: torch.dtype | None = None) -> Ensemble:
         """The stored networks as an :class:`Ensemble` (``which``: "final" or "initial")."""

@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
 
 def test_bad_input_is_one_line_and_touches_nothing(tiny_run, tmp_path, capsys):
     before = snapshot(tiny_run)
-    cases = [[str(tmp_path)], [str(tiny_run)], [str(tiny_run), "--inits", "0"],
+    cases = [[str(tmp_path)], [str(tiny_run), "--inits", "0"],
              [str(tiny_run), "--inputs", "1,2,3"]]
     for args in cases:
         assert main(["dynamics", *args, "--no-progress"]) == 2
@@ -43,10 +43,28 @@ def test_dynamics_is_stored_once(tiny_run, capsys):
     assert ds.fp_count.dims == ("net", "variant") and ds.sizes["cond"] == 2
     assert (ds.fp_count.sel(variant="w").values >= 1).all()  # zero input, b = 0: the origin is a fixed point
     assert list(ds.dyn_epoch.values) == [0, 2, 4]  # the recorded epochs, then the final weights
-    store = tiny_run / "results.zarr"
-    before = snapshot(store)
+    before = snapshot(tiny_run)  # results.zarr and additions.zarr, where dynamics writes
     assert main(["dynamics", str(tiny_run), "--inits", "4", "--inputs", "0,0;1,0", "--no-progress"]) == 0
-    assert snapshot(store) == before
+    assert {k: v for k, v in snapshot(tiny_run).items() if not k.endswith("dynamics.png")} == \
+           {k: v for k, v in before.items() if not k.endswith("dynamics.png")}
     assert "dynamics (randstruct dynamics)" in (capsys.readouterr(), main(["info", str(tiny_run)]),
                                                  capsys.readouterr().out)[2]
     assert (tiny_run / "dynamics.png").is_file() and os.path.getsize(tiny_run / "dynamics.png") > 0
+
+
+def test_dynamics_without_analysis_searches_what_it_can(tiny_run, tmp_path, capsys):
+    """No functional rank yet: W and the shuffled variant are searched, the truncated one is not,
+    and one line says why (issue 22 item 9)."""
+    import shutil
+
+    from randstruct.runs import load
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "additions.zarr").exists() and shutil.rmtree(run / "additions.zarr")
+    assert main(["dynamics", str(run), "--inits", "4", "--no-progress"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:") and "rank" in line]
+    assert len(notes) == 1 and "randstruct analyze" in notes[0]
+    ds = load(run).data
+    assert (ds.fp_count.sel(variant="w").values >= 1).all() and (ds.fp_count.sel(variant="shuffle").values >= 1).all()
+    assert (ds.fp_count.sel(variant="trunc").values == 0).all() and (ds.fp_trunc_rank.values == -1).all()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from randstruct.analysis.base import DEFAULT_CHUNK_BYTES
 from randstruct.analysis.connectivity import SHUFFLE_CODES, SHUFFLE_VARIANTS, shuffle_w0, svd64
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
@@ -24,7 +25,6 @@ from randstruct.tasks import Batch, Task
 
 EVAL_POLICIES = ("fixed", "fresh")
 EVAL_CODES = {"final": 1, "trunc_dw": 2, "trunc_w": 3, "full": 4, "rowcol": 5, "resample": 6}
-DEFAULT_CHUNK_BYTES = 1 << 28
 
 
 def eval_rng(seed: int, g: float, key: tuple[int, ...] = ()) -> np.random.Generator:

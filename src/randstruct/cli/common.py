@@ -65,17 +65,22 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
                    help="torch threads per shard task (with --scheduler); default: cores / K for local:K, else 1")
 
 
-def cluster_kwargs(a: argparse.Namespace) -> dict:
-    """The checked cluster options as keyword arguments (empty without --scheduler: no Dask at all)."""
+def executor_from_args(a: argparse.Namespace):
+    """Where a verb's work runs, from the checked cluster options: in this process without
+    --scheduler (no Dask at all), else a Dask executor (entered with ``with``, which connects)."""
     if a.scheduler is None:
         for flag, value in (("--shard-size", a.shard_size), ("--threads", a.threads)):
             if value is not None:
                 raise UsageError(f"{flag} needs --scheduler (it sets how networks are cut into shards for a cluster)")
-        return {}
-    from randstruct.distributed.scheduler import check_threads, parse_scheduler
+        from randstruct.executors import InProcess
+
+        return InProcess()
+    from randstruct.executors.scheduler import check_threads, parse_scheduler
 
     spec = parse_scheduler(a.scheduler)
     if a.shard_size is not None and a.shard_size < 1:
         raise UsageError(f"--shard-size must be >= 1 (networks per shard), got {a.shard_size}")
     check_threads(a.threads, spec)
-    return {"scheduler": a.scheduler, "shard_size": a.shard_size, "threads": a.threads}
+    from randstruct.executors import make_executor
+
+    return make_executor(a.scheduler, shard_size=a.shard_size, threads=a.threads)

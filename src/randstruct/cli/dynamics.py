@@ -15,8 +15,8 @@ def register(sub) -> None:
                        description="Find the fixed points of every network of a run in one batched search (from "
                                    "states on its own task trajectories), read them in dW's singular coordinates, "
                                    "track outlier eigenvalues of W over the recorded epochs and the alignment of dW's "
-                                   "singular vectors; store it all in the run (idempotent) and draw a figure. Needs "
-                                   "'randstruct analyze RUN' first (the functional rank).")
+                                   "singular vectors; store it all in the run (idempotent) and draw a figure. The truncated "
+                                   "variant needs the functional rank of 'randstruct analyze RUN'.")
     d.add_argument("run", help="run directory")
     d.add_argument("--inputs", default=None, metavar="U[;U...]",
                    help="constant inputs, each N_in comma-separated numbers, separated by ';' (default: zero input)")
@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 def cmd_dynamics(a: argparse.Namespace) -> int:
     from randstruct.dynamics.plot import figure
-    from randstruct.dynamics.run import dynamics_run
+    from randstruct.dynamics.plugin import dynamics_run
     from randstruct.dynamics.summary import format_dynamics
     from randstruct.runs import load
 
@@ -43,10 +43,13 @@ def cmd_dynamics(a: argparse.Namespace) -> int:
     if "weights" not in run.data:
         print("note: the run recorded no weights (train with --record-weights): outlier eigenvalues and alignment "
               "are for the final W only")
+    if "functional_rank" not in run.data:
+        print(f"note: {run.path} has no functional rank yet: the truncated variant W0 + dW_r is not searched "
+              f"(run 'randstruct analyze {run.path}' first for it)")
     start = time.perf_counter()
     out = dynamics_run(run, inputs=inputs, inits=a.inits, seed=a.seed, force=a.force, progress=not a.no_progress)
     path = Path(a.figure) if a.figure else run.path / "dynamics.png"
     figure(load(a.run), path)
     print(format_dynamics(out))
-    print(f"dynamics stored in {run.path / 'results.zarr'} ({time.perf_counter() - start:.1f} s); figure {path}")
+    print(f"dynamics stored in {run.path / 'additions.zarr'} ({time.perf_counter() - start:.1f} s); figure {path}")
     return 0

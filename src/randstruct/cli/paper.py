@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from randstruct.cli.common import add_cluster_options, cluster_kwargs
+from randstruct.cli.common import add_cluster_options, executor_from_args
 
 
 def register(sub) -> None:
@@ -43,8 +43,8 @@ def cmd_experiment(a: argparse.Namespace) -> int:
             print(f"{e.name:10s} {', '.join(e.figures):20s} {e.description}")
         return 0
     experiment_specs(a.name, a.scale, a.device)  # validate name, scale and device before any work
-    cluster = cluster_kwargs(a)
-    runs = run_experiment(a.name, a.scale, a.out, a.device, progress=not a.no_progress, **cluster)
+    with executor_from_args(a) as executor:
+        runs = run_experiment(a.name, a.scale, a.out, a.device, progress=not a.no_progress, executor=executor)
     for label, run in runs.items():
         print(f"{a.name}/{label}: {run.path}")
     return 0
@@ -53,9 +53,9 @@ def cmd_experiment(a: argparse.Namespace) -> int:
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from randstruct.paper.reproduce import reproduce
 
-    cluster = cluster_kwargs(a)
-    result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst, glove=a.glove,
-                       **cluster)
+    with executor_from_args(a) as executor:
+        result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst,
+                           glove=a.glove, executor=executor)
     failed = [c for c in result["claims"] if not c.passed]
     for c in failed:
         print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)

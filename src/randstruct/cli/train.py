@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from randstruct.cli.common import UsageError, add_cluster_options, cluster_kwargs, parse_floats, parse_task_params
+from randstruct.cli.common import UsageError, add_cluster_options, executor_from_args, parse_floats, parse_task_params
 from randstruct.engine.model import PARAMS
 from randstruct.engine.config import LOSSES
 from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
@@ -93,9 +93,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     spec = _spec_from_args(a)
     if a.checkpoint_every is not None and a.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
-    cluster = cluster_kwargs(a)
-    run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
-                  checkpoint_every=a.checkpoint_every, **cluster)
+    with executor_from_args(a) as executor:
+        run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
+                      checkpoint_every=a.checkpoint_every, executor=executor)
     # sharded: what the command waited for, not the shards' summed compute time
     wall = run.data.attrs.get("cluster_wall_time_s", run.data.attrs["train_wall_time_s"])
     n_net = run.data.sizes["net"]

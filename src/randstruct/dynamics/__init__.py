@@ -2,7 +2,7 @@
 outlier eigenvalues of W; alignment of dW with the linear theory's directions."""
 
 from randstruct.dynamics.fixed_points import DEFAULTS, FixedPoints, Search, find_fixed_points, search
-from randstruct.dynamics.run import DESCRIPTIONS, VARIABLES, dynamics, dynamics_run
+from randstruct.dynamics.plugin import DESCRIPTIONS, VARIABLES, Dynamics, DynamicsParams, dynamics_run
 
-__all__ = ["DEFAULTS", "DESCRIPTIONS", "FixedPoints", "Search", "VARIABLES", "dynamics", "dynamics_run",
+__all__ = ["DEFAULTS", "DESCRIPTIONS", "Dynamics", "DynamicsParams", "FixedPoints", "Search", "VARIABLES", "dynamics_run",
            "find_fixed_points", "search"]

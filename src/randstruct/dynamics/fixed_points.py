@@ -78,6 +78,13 @@ def check_options(tol_q: float, tol_dq: float, max_iters: int, first_order_iters
             raise ValueError(f"{name} must be an integer >= {low}, got {value}")
 
 
+def iteration_bound(max_iters: int, first_order_iters: int) -> int:
+    """The most iterations a state can take: the first-order phase, then at most NEWTON_ITERS
+    Newton steps, within ``max_iters`` (what a result records, not the cap asked for)."""
+    first = min(first_order_iters, max_iters)
+    return first + min(max_iters - first, NEWTON_ITERS)
+
+
 def search(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonlinearity: str = "tanh",
            tol_q: float = DEFAULTS["tol_q"], tol_dq: float = DEFAULTS["tol_dq"],
            max_iters: int = DEFAULTS["max_iters"], first_order_iters: int = FIRST_ORDER_ITERS,
@@ -98,7 +105,7 @@ def search(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Tensor, nonlin
         for start in range(0, len(ei), chunk):
             e_c, k_c = ei[start:start + chunk], ki[start:start + chunk]
             out = polish(x[e_c, k_c], f[e_c, k_c], q[e_c, k_c], const[e_c, k_c], e_c, wrec, nonlinearity,
-                         tol_q, tol_dq, min(max_iters - first, NEWTON_ITERS))
+                         tol_q, tol_dq, iteration_bound(max_iters, first_order_iters) - first)
             x[e_c, k_c], f[e_c, k_c], q[e_c, k_c], dq[e_c, k_c] = out[:4]
             n_iters[e_c, k_c] += out[4]
             newton = max(newton, int(out[4].max()))

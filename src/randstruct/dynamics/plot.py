@@ -20,7 +20,7 @@ def figure(run, path: str | Path, trials: int = 8) -> Path:
 
     ds = run.data
     ens = run.ensemble(dtype=torch.float64)
-    seed = json.loads(ds.fp_n_iters.attrs["dynamics"])["seed"]  # the trials the search started from
+    seed = json.loads(ds.fp_n_iters.attrs["analysis"])["seed"]  # the trials the search started from
     _, traj = initial_states(ens, run.task(), 1, seed, trials)
     u, _, _ = dw_directions(ens, 2)
     gs = np.unique(ds.g.values)

@@ -18,7 +18,8 @@ import numpy as np
 
 from randstruct import store
 from randstruct.engine.device import check_device
-from randstruct.runs import Run, RunSpec, execute, load
+from randstruct.executors import InProcess
+from randstruct.runs import Run, RunSpec, TrainJob, load
 from randstruct.engine.train import TrainConfig
 
 SCALES = ("smoke", "paper")
@@ -174,25 +175,16 @@ def plan_experiment(name: str, scale: str, out: str | Path, device: str = "cpu",
 
 
 def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
-                   log: Callable[[str], None] = print, *, scheduler: str | None = None, client=None,
-                   shard_size: int | None = None, threads: int | None = None) -> dict[str, Run]:
-    """Train (or reuse, or resume) every run of an experiment under ``out/name``.
-
-    With ``scheduler`` or ``client`` every shard of every run goes to the Dask cluster at once.
-    """
+                   log: Callable[[str], None] = print, executor=None) -> dict[str, Run]:
+    """Train (or reuse, or resume) every run of an experiment under ``out/name``; ``executor``
+    (randstruct.executors; default: this process) trains them, a Dask one every shard at once."""
     runs, todo = plan_experiment(name, scale, out, device, log)
-    if (scheduler is not None or client is not None) and todo:
-        from randstruct.distributed.execute import train_many
-
-        for label, spec, path, resume in todo:
-            log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
-        trained = train_many([(f"{name}/{label}", spec, path, resume) for label, spec, path, resume in todo],
-                             scheduler, client, shard_size, threads, progress, log)
+    for label, spec, path, resume in todo:
+        log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
+    if todo:
+        jobs = [TrainJob(spec, path, resume=resume, label=f"{name}/{label}") for label, spec, path, resume in todo]
+        trained = (executor or InProcess()).train(jobs, progress=progress)
         runs.update({label: run for (label, *_), run in zip(todo, trained)})
-    else:
-        for label, spec, path, resume in todo:
-            log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
-            runs[label] = execute(spec, path, resume=resume, progress=progress)
     return {label: runs[label] for label in experiment_specs(name, scale, device)}
 
 

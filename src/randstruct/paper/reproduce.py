@@ -17,7 +17,8 @@ import xarray as xr
 from randstruct import analysis, store
 from randstruct.paper import claims, figures
 from randstruct.paper.experiments import experiment_specs, run_experiment
-from randstruct.runs import load
+from randstruct.executors import InProcess
+from randstruct.runs import TrainJob, load
 from randstruct.paper.sentiment.demo import run_demo
 from randstruct.paper.sentiment.train import SentimentConfig, train
 from randstruct.paper.sentiment.truncation import analyze as analyze_sentiment
@@ -95,40 +96,34 @@ def _claims_for(experiment: str, scale: str, runs: dict) -> list[claims.Claim]:
 
 
 def train_on_cluster(experiments: list[str], scale: str, out: Path, device: str, progress: bool,
-                     log: Callable[[str], None], scheduler: str | None, client, shard_size: int | None,
-                     threads: int | None) -> None:
-    """Every shard of every run the figures need to the cluster at once, then every analysis at once;
-    the figure loop afterwards finds them all stored."""
-    from randstruct.distributed.execute import analysis_params, analyze_runs, check_options, train_many
-    from randstruct.distributed.scheduler import open_cluster
+                     log: Callable[[str], None], executor) -> None:
+    """Every run the figures need to the executor at once (a Dask one sends every shard of every
+    run), then every analysis; the figure loop afterwards finds them all stored."""
     from randstruct.paper.experiments import plan_experiment
 
-    check_options(scheduler, client, shard_size, None)
     names = [n for n in experiments if n != "sentiment"]
-    with open_cluster(scheduler, client, threads, log) as cluster:
-        done, todo = {}, []
-        for name in names:
-            reused, pending = plan_experiment(name, scale, out / "runs", device, log)
-            done[name] = reused
-            todo += [(name, label, spec, path, resume) for label, spec, path, resume in pending]
-        if todo:
-            trained = train_many([(f"{n}/{label}", spec, path, resume) for n, label, spec, path, resume in todo],
-                                 progress=progress, log=log, cluster=cluster)
-            for (name, label, *_), run in zip(todo, trained):
-                done[name][label] = run
-        items = [(run, analysis_params(device=device, **ANALYSED[name]))
-                 for name in names if name in ANALYSED for run in done[name].values()]
-        analyze_runs(cluster, items, progress=progress, log=log)
+    done, todo = {}, []
+    for name in names:
+        reused, pending = plan_experiment(name, scale, out / "runs", device, log)
+        done[name] = reused
+        todo += [(name, label, spec, path, resume) for label, spec, path, resume in pending]
+    if todo:
+        jobs = [TrainJob(spec, path, resume=resume, label=f"{n}/{label}") for n, label, spec, path, resume in todo]
+        for (name, label, *_), run in zip(todo, executor.train(jobs, progress=progress)):
+            done[name][label] = run
+    items = [(run, analysis.requests(["connectivity"], {"connectivity": ANALYSED[name]}))
+             for name in names if name in ANALYSED for run in done[name].values()]
+    analysis.run_analyses_many(items, progress=progress, device=device, executor=executor)
 
 
 def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
-              log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None, *,
-              scheduler: str | None = None, client=None, shard_size: int | None = None,
-              threads: int | None = None) -> dict:
+              log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None,
+              executor=None) -> dict:
     """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}.
 
-    With ``scheduler`` or ``client`` all training and analysis goes to a Dask cluster first, every
-    shard at once (the sentiment LSTM stays in this process); ``timings`` then cover drawing only.
+    With an ``executor`` (randstruct.executors) all training and analysis goes to it first, every
+    run at once (a Dask executor: every shard; the sentiment LSTM stays in this process);
+    ``timings`` then cover drawing only. Without, each experiment is trained here in turn.
     """
     wanted = resolve(names)
     experiments = list(dict.fromkeys(FIGURES[f][0] for f in wanted))
@@ -138,8 +133,8 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
         elif scale == "paper" and (sst is None or glove is None):
             sentiment_run(scale, Path(out), device, sst, glove, progress)
     out = Path(out)
-    if scheduler is not None or client is not None:
-        train_on_cluster(experiments, scale, out, device, progress, log, scheduler, client, shard_size, threads)
+    if executor is not None and not isinstance(executor, InProcess):
+        train_on_cluster(experiments, scale, out, device, progress, log, executor)
     timings, paths, all_claims = {}, {}, []
     for name in experiments:
         start = time.perf_counter()

@@ -9,10 +9,9 @@ Entry points are read only when a name is not found, so a plain run never scans 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from importlib import metadata
 from typing import Any
 
+from randstruct.plugins import class_reference, entry_point, entry_point_names, import_reference
 from randstruct.tasks.base import Task, check_task, check_task_class
 from randstruct.tasks.cognitive import FlipFlop, Mante, Romo
 from randstruct.tasks.linear import Cosine, Simple
@@ -44,41 +43,18 @@ def register_task(cls: type[Task] | None = None, *, name: str | None = None, rep
     return add if cls is None else add(cls)
 
 
-def class_reference(cls: type) -> str:
-    """``module:QualName``, what :func:`resolve_task_class` imports."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def _entry_point(name: str) -> type[Task] | None:
-    for ep in metadata.entry_points(group=ENTRY_POINTS):
-        if ep.name == name:
-            try:
-                return register_task(ep.load(), name=name)
-            except Exception as err:  # a broken plug-in: say which one, in one line
-                raise ValueError(f"task {name!r} from entry point {ep.value!r} could not be loaded: {err}") from None
-    return None
+    found = entry_point(ENTRY_POINTS, name, "task")
+    return None if found is None else register_task(found, name=name)
 
 
 def import_class(ref: str) -> type[Task]:
-    """The class named by ``package.module:ClassName`` (a dotted name after the colon is followed)."""
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"invalid task reference {ref!r}: expected package.module:ClassName")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"task {ref!r}: cannot import module {module_name!r} ({err}); install it or add its "
-                         "folder to PYTHONPATH") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"task {ref!r}: module {module_name!r} has no {attr!r}")
-        obj = getattr(obj, part)
-    return check_task_class(obj)
+    """The Task class named by ``package.module:ClassName``."""
+    return import_reference(ref, "task", check_task_class)
 
 
 def known_names() -> list[str]:
-    return sorted(set(TASKS) | {ep.name for ep in metadata.entry_points(group=ENTRY_POINTS)})
+    return sorted(set(TASKS) | entry_point_names(ENTRY_POINTS))
 
 
 def allowed_text() -> str:

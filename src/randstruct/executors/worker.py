@@ -17,14 +17,15 @@ import torch
 import xarray as xr
 
 from randstruct import store
-from randstruct.distributed.faults import ShardLease
-from randstruct.distributed.progress import Reporter
-from randstruct.distributed.shards import SHARD_KIND, Shard, shard_ensemble, shard_spec
+from randstruct.executors.faults import ShardLease
+from randstruct.executors.progress import Reporter
+from randstruct.executors.shards import SHARD_KIND, Shard, shard_ensemble, shard_spec
 from randstruct.engine.device import check_device
-from randstruct.runs import Run, RunSpec, train_into
+from randstruct.analysis.apply import compute, stored_key
+from randstruct.runs import Run, RunSpec, load, train_into
 
 STARTS = "starts.json"
-ANALYSIS = "analysis"  # a folder holding the shard's analysis as results.zarr
+ANALYSIS = "analysis"  # analysis-<name>/: a folder holding the shard's analysis as results.zarr
 
 
 @dataclass(frozen=True)
@@ -105,34 +106,32 @@ def shard_info(folder: Path) -> dict:
 class AnalysisJob:
     run_dir: str
     shard: Shard
-    params: dict  # keyword arguments of analysis.run.analyze
+    request: tuple  # (Analysis subclass, its Params)
     threads: int
+    device: str
 
 
 def analyze_shard(job: AnalysisJob) -> dict:
-    """Analyse members lo..hi-1 of a finished run into ``shards/<k>/analysis/`` (reused when
-    it already holds the same analysis); returns where it ran."""
-    from randstruct.analysis.run import analyze
-
+    """Analyse members lo..hi-1 of a finished run into ``shards/<k>/analysis-<name>/`` (reused when
+    it already holds the same analysis); returns that folder and where it ran."""
     torch.set_num_threads(job.threads)
     run_dir = Path(job.run_dir)
     _visible(run_dir)
     folder = job.shard.path(run_dir)
-    key = json.dumps(job.params, sort_keys=True)
+    cls, params = job.request
     with ShardLease(folder, f"analyze shard {job.shard.index}"):
-        path = folder / ANALYSIS
+        run = load(run_dir)
+        part = Run(run.path, run.config, run.data.isel(net=slice(job.shard.lo, job.shard.hi)))
+        key = stored_key(part, job.request)
+        path = folder / f"{ANALYSIS}-{cls.name}"
         if store.is_complete(path):
             with xr.open_zarr(path / store.RESULTS, consolidated=True) as old:
                 if old.attrs.get("request") == key:
-                    return json.loads(old.attrs["where"])
-        with xr.open_zarr(run_dir / store.RESULTS, consolidated=True) as ds:
-            part = ds.isel(net=slice(job.shard.lo, job.shard.hi)).load()
-        run = Run(run_dir, store.read_config(run_dir), part)
+                    return {"path": str(path), **json.loads(old.attrs["where"])}
         start = time.perf_counter()
-        out = analyze(run, progress=False, **job.params)
-        where = {**_where(job.params.get("device") or "cpu"), "index": job.shard.index,
-                 "wall_time_s": time.perf_counter() - start}
+        out = compute(part, job.request, job.device)
+        where = {**_where(job.device), "index": job.shard.index, "wall_time_s": time.perf_counter() - start}
         out.attrs = {"request": key, "where": json.dumps(where)}
         path.mkdir(parents=True, exist_ok=True)
         store.write_results(path, out)
-        return where
+        return {"path": str(path), **where}

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from randstruct import store
-from randstruct.distributed.shards import Shard
+from randstruct.executors.shards import Shard
 
 
 def concat_shards(parts: list[xr.Dataset]) -> xr.Dataset:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import randstruct as rs
-from randstruct.distributed.faults import ShardLease
-from randstruct.distributed.scheduler import check_threads, parse_scheduler
-from randstruct.distributed.shards import Shard, cut, default_shard_size, members, shard_ensemble
+from randstruct.executors.faults import ShardLease
+from randstruct.executors.scheduler import check_threads, parse_scheduler
+from randstruct.executors.shards import Shard, cut, default_shard_size, members, shard_ensemble
 
 
 def _spec(**kw):

@@ -17,7 +17,8 @@ import torch
 import randstruct as rs
 from randstruct import store
 from randstruct.analysis import analyze_run
-from randstruct.distributed.execute import train_many
+from randstruct.executors.cluster import DaskExecutor
+from randstruct.runs import TrainJob
 
 pytest.importorskip("distributed")
 
@@ -51,8 +52,9 @@ def in_process(spec, path):
 def test_sharded_training_of_two_runs_at_once_is_bitwise_the_one_process_run(cluster, tmp_path):
     one = [in_process(SPEC, tmp_path / "one_ff"), in_process(LINEAR, tmp_path / "one_lin")]
     # shards of 4 networks cross a g boundary; the linear run uses the subspace tracker and eigenvalues
-    runs = train_many([("ff", SPEC, tmp_path / "ff", False), ("lin", LINEAR, tmp_path / "lin", False)],
-                      client=cluster, shard_size=3, progress=False, log=lambda s: None)
+    with DaskExecutor(client=cluster, shard_size=3, log=lambda s: None) as executor:
+        runs = executor.train([TrainJob(SPEC, tmp_path / "ff", label="ff"), TrainJob(LINEAR, tmp_path / "lin", label="lin")],
+                              progress=False)
     for ref, run in zip(one, runs):
         assert_same_store(ref.path, run.path)
         shards = json.loads(run.data.attrs["shards"])
@@ -63,7 +65,8 @@ def test_sharded_training_of_two_runs_at_once_is_bitwise_the_one_process_run(clu
     # analysis per shard on the workers, merged: the same bits as analysing in one process
     params = dict(ranks=4, shuffles=2, eval_trials=16)
     analyze_run(one[0], progress=False, **params)
-    analyze_run(runs[0], progress=False, client=cluster, shard_size=2, **params)
+    with DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
+        analyze_run(runs[0], progress=False, executor=executor, **params)
     assert_same_store(one[0].path, runs[0].path)
     assert "functional_rank" in store.open_results(runs[0].path)
 
@@ -74,9 +77,8 @@ def test_a_worker_killed_mid_shard_costs_at_most_one_checkpoint_interval(cluster
     out = tmp_path / "killed"
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1) as pool:
-        job = pool.submit(lambda: rs.execute(spec, out, progress=False, client=cluster, shard_size=2,
-                                             checkpoint_every=25))
+    with ThreadPoolExecutor(1) as pool, DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
+        job = pool.submit(lambda: rs.execute(spec, out, progress=False, checkpoint_every=25, executor=executor))
         ckpt = out / "shards" / "0" / store.CHECKPOINT
         deadline = time.monotonic() + 60
         while not ckpt.is_file() and time.monotonic() < deadline and not job.done():
@@ -192,8 +194,8 @@ sys.modules["dask"] = sys.modules["distributed"] = None  # as if not installed: 
 
 def test_the_in_process_path_needs_no_dask(tmp_path):
     """xarray itself imports dask whenever it is installed (its duck-array checks), so the test
-    hides dask and distributed instead: train, analyze and info must work without them, and the
-    sharding package must stay unimported."""
+    hides dask and distributed instead: train, analyze and info must work without them, and of the
+    executors only the in-process one may be imported."""
     out = str(tmp_path / "r")
     code = BLOCK_DASK + f"""
 from randstruct.cli import main
@@ -201,7 +203,8 @@ assert main(['train', '--task', 'flipflop', '--N', '6', '--g', '0.5', '--epochs'
              '--out', {out!r}, '--no-progress']) == 0
 assert main(['analyze', {out!r}, '--ranks', '2', '--shuffles', '1', '--eval-trials', '4', '--no-progress']) == 0
 bad = [m for m, mod in sys.modules.items() if mod is not None and
-       (m.split('.')[0] in ('dask', 'distributed') or m.startswith('randstruct.distributed'))]
+       (m.split('.')[0] in ('dask', 'distributed') or (m.startswith('randstruct.executors.') and
+                                                        m != 'randstruct.executors.local'))]
 assert not bad, bad
 """
     res = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
