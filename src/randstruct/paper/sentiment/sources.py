@@ -113,6 +113,8 @@ def load_snippets(path: str | Path, split_seed: int, lowercase: bool = False
 
 
 def npy_pair(path: Path) -> tuple[Path, Path]:
+    if not path.exists():
+        raise DataError(f"GloVe path {path} not found: expected {NPY_FORMAT} ({NPY_SOURCE})")
     folder = path if path.is_dir() else path.parent
     arrays = [path] if path.suffix == ".npy" else sorted(folder.glob("*.npy"))
     indexes = sorted(folder.glob("*.parquet"))
