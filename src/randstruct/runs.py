@@ -27,6 +27,7 @@ from randstruct.engine.train import TrainConfig, Trainer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KIND = "rnn"
+WHERE = ("device",)  # spec fields that say where a run is computed, not what: not part of its identity
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class RunSpec:
         return Ensemble.init(self.n, self.g, self.seeds, task.n_in, task.n_out, self.nonlinearity,
                              DTYPES[self.dtype], self.device, self.shared_vector, self.x0_from_input)
 
+    def same_run(self, other: "RunSpec") -> bool:
+        """The same networks, task and training, wherever either is computed (``WHERE``)."""
+        return dataclasses.replace(other, **{k: getattr(self, k) for k in WHERE}) == self
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["train"] = self.train.to_dict()
@@ -110,7 +115,7 @@ class TrainJob:
 def prepare_run(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dict | None:
     """The one start of a run folder (the caller holds its lock): checked, cleared with
     ``overwrite``, ``config.json`` written for a new run; returns the checkpoint to resume from."""
-    checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume)
+    checkpoint = store.prepare_run_dir(out, KIND, spec.to_dict(), overwrite, resume, where=WHERE)
     if overwrite:
         store.clear_run_dir(out)
     if checkpoint is None and not resume:

@@ -155,3 +155,32 @@ def test_member_chunks_cover_the_ensemble_in_balanced_cache_sized_calls():
         assert max(sizes) * per_member <= kernels.CACHE_BUDGET or max(sizes) <= 4
     assert len(kernels.member_chunks(145, 256, 2, 4, "cpu")) == 7
     assert kernels.member_chunks(145, 256, 2, 4, "cuda") == [slice(0, 145)]
+
+
+def test_a_weighted_mask_records_the_objective_it_trains():
+    """Mask weights other than 0/1 (a user task's): the recorded loss is 1/2 sum M e^2 / sum M, whose
+    float64 autograd gradient is the kernel's dL/dz (issue 22 item 3); 0/1 masks are unchanged."""
+    from randstruct.engine.kernels import masked_mse
+
+    gen = torch.Generator().manual_seed(3)
+    out = torch.randn(2, 5, 3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    tgt = torch.randn(2, 5, 3, 2, generator=gen, dtype=torch.float64)
+    mask = torch.rand(2, 5, 3, 2, generator=gen, dtype=torch.float64) * 2
+    mask[0, 0] = 0
+    tgt[0, 0, 0, 0] = float("nan")  # outside the mask: never reaches the loss
+    loss, grad = masked_mse(out.detach(), tgt, mask)
+    err = torch.where(mask != 0, out - tgt, 0.0)
+    expected = 0.5 * (mask * err ** 2).sum(dim=(1, 2, 3)) / mask.sum(dim=(1, 2, 3))
+    expected.sum().backward()
+    torch.testing.assert_close(loss, expected.detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(grad, out.grad, rtol=1e-12, atol=0)
+
+
+def test_a_negative_mask_is_refused():
+    from randstruct.engine.batches import check_mask
+    from randstruct.tasks import Batch
+
+    data = Batch(np.zeros((2, 3, 1), np.float32), np.zeros((2, 3, 1), np.float32),
+                 -np.ones((2, 3, 1), np.float32), {}, 0.5)
+    with pytest.raises(ValueError, match="negative or non-finite"):
+        check_mask(get_task("simple"), data)

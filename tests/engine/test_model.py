@@ -79,3 +79,25 @@ def test_shape_validation():
     ens = Ensemble.init(8, [0.5], 1, 1, 1)
     with pytest.raises(ValueError, match="wo must have shape"):
         ens.replace(wo=torch.zeros(1, 7, 1))
+
+
+def test_from_arrays_copies_the_callers_arrays():
+    """Training an ensemble made from the user's float64 arrays leaves those arrays as they were."""
+    import randstruct as rs
+
+    rng = np.random.default_rng(0)
+    wrec, wi, wo = rng.standard_normal((6, 6)) / 6, rng.standard_normal((2, 6)), rng.standard_normal((6, 2)) / 6
+    kept = [a.copy() for a in (wrec, wi, wo)]
+    ens = Ensemble.from_arrays(wrec=wrec, wi=wi, wo=wo, g=[0.5], seed=[0], dtype=torch.float64)
+    rs.train(ens, rs.get_task("flipflop", T=10), rs.TrainConfig(epochs=3, batch_size=2, lr0=1.0))
+    assert not np.array_equal(ens.wrec[0].numpy(), kept[0])  # it trained
+    for a, b in zip((wrec, wi, wo), kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_default_record_step_is_epochs_over_200():
+    """The API records dW every epochs/200 epochs by default, as the CLI does (issue 22 item 11)."""
+    import randstruct as rs
+
+    assert rs.TrainConfig(epochs=1000).rec_step == 5 and rs.TrainConfig(epochs=50).rec_step == 1
+    assert rs.TrainConfig(epochs=1000, rec_step=1).rec_step == 1

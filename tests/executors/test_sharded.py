@@ -209,3 +209,15 @@ assert not bad, bad
 """
     res = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_sharded_neurogym_training_is_bitwise_the_one_process_run(cluster, tmp_path):
+    """A NeuroGym task makes its batches ahead in worker processes, which a daemonic Dask worker may
+    not start: there they are made on the training thread, the same batches (issue 22 item 1)."""
+    pytest.importorskip("neurogym")
+    spec = rs.RunSpec(task="neurogym:PerceptualDecisionMaking-v0", n=12, g=(0.0, 0.9), seeds=2,
+                      train=rs.TrainConfig(epochs=6, batch_size=4, loss="cross_entropy"))
+    ref = in_process(spec, tmp_path / "one")
+    with DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
+        run = rs.execute(spec, tmp_path / "sharded", progress=False, executor=executor)
+    assert_same_store(ref.path, run.path)

@@ -117,3 +117,26 @@ def test_resumed_run_counts_the_wall_time_before_the_interruption(tmp_path, monk
     monkeypatch.setattr(store, "save_checkpoint", real_save)
     run = execute(spec, tmp_path / "r", resume=True, progress=False, checkpoint_every=2)
     assert run.data.attrs["train_wall_time_s"] > before
+
+
+def test_a_run_interrupted_on_one_device_resumes_on_another(tmp_path, monkeypatch):
+    """The device says where a run is computed, not what: config.json written by a GPU run (here
+    rewritten to say so) does not stop a resume on the CPU, and the result is the uninterrupted one."""
+    spec = _spec()
+    ref = execute(spec, tmp_path / "ref", progress=False)
+    real_save = store.save_checkpoint
+
+    def save_then_die(run_dir, state):
+        real_save(run_dir, state)
+        if state["epoch"] >= 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        execute(spec, tmp_path / "r", progress=False, checkpoint_every=2)
+    monkeypatch.setattr(store, "save_checkpoint", real_save)
+    config = json.loads((tmp_path / "r" / store.CONFIG).read_text())
+    config["spec"]["device"] = "cuda:1"
+    (tmp_path / "r" / store.CONFIG).write_text(json.dumps(config))
+    run = execute(spec, tmp_path / "r", resume=True, progress=False, checkpoint_every=2)
+    np.testing.assert_array_equal(run.data.w.values, ref.data.w.values)

@@ -11,7 +11,8 @@ def by_g(g: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray
     """The distinct gains (ascending) and, for each, the entries of ``values`` (first axis: network)
     of the networks with that gain (``np.isclose``, so 0.3 * 3 and 0.9 meet)."""
     g = np.asarray(g, dtype=float)
-    levels = np.unique(g)
+    distinct = np.unique(g)
+    levels = distinct[np.r_[True, ~np.isclose(distinct[1:], distinct[:-1])]]  # near-equal gains are one level
     values = np.asarray(values)
     return levels, [values[np.isclose(g, lv)] for lv in levels]
 

@@ -15,7 +15,7 @@ import torch
 
 from randstruct.analysis.connectivity import svd64
 from randstruct.analysis.evaluation import shuffle_plan
-from randstruct.dynamics.jacobians import phi
+from randstruct.dynamics.jacobians import drive, phi
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
@@ -35,8 +35,7 @@ def trajectories(ens: Ensemble, inputs: torch.Tensor, dt: float) -> torch.Tensor
     out = [x]
     wt = ens.wrec.transpose(1, 2)
     for t in range(k):
-        drive = torch.baddbmm(ens.b[:, None, :], inputs[:, t], ens.wi)
-        x = (1 - dt) * x + dt * torch.baddbmm(drive, phi(x, ens.nonlinearity), wt)
+        x = (1 - dt) * x + dt * torch.baddbmm(drive(ens.wi, ens.b, inputs[:, t]), phi(x, ens.nonlinearity), wt)
         out.append(x)
     return torch.stack(out, 2)
 

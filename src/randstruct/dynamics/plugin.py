@@ -15,6 +15,7 @@ import xarray as xr
 
 from randstruct.analysis.base import Analysis
 from randstruct.dynamics import alignment, coordinates, eigen
+from randstruct.dynamics.jacobians import drive
 from randstruct.dynamics.fixed_points import (DEFAULTS, FIRST_ORDER_ITERS, LR, METHOD, check_options,
                                               find_fixed_points, iteration_bound)
 
@@ -122,7 +123,7 @@ class Dynamics(Analysis):
         x_all = x_init.repeat(1, n_cond, 1)
         cond_id = np.repeat(np.arange(n_cond), params.inits)[None].repeat(e, 0)
         u = torch.as_tensor(u_cond, dtype=torch.float64)[torch.as_tensor(cond_id[0])][None].expand(e, -1, -1)
-        const = torch.baddbmm(ens.b[:, None, :], u.contiguous(), ens.wi)
+        const = drive(ens.wi, ens.b, u.contiguous())
         ranks = (ds.functional_rank.values.astype(np.int64) if "functional_rank" in ds
                  else np.full(e, -1, np.int64))
         u_dw, v_dw, _ = coordinates.dw_directions(ens, params.n_dirs)

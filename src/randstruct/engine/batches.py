@@ -56,7 +56,12 @@ def check_mask(task: Task, data: Batch | None) -> None:
     """Refuse training that could not change anything: a mask with no scored entry, in the fixed
     batch or in a probe of the task drawn from a generator of its own (no member stream is touched)."""
     probe = data if data is not None else task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
-    if not np.any(np.asarray(probe.mask)):
+    mask = np.asarray(probe.mask)
+    if not np.all(np.isfinite(mask)) or np.any(mask < 0):
+        where = "the given batch" if data is not None else f"task {task.name!r}"
+        raise ValueError(f"the mask of {where} has negative or non-finite entries (min {np.nanmin(mask):g}); "
+                         "mask entries are weights >= 0 of the squared errors")
+    if not np.any(mask):
         where = "the given batch" if data is not None else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
         raise ValueError(f"the mask is zero everywhere in {where}: no step is scored, so training would change "
                          "nothing; check the task's timing parameters")
@@ -133,6 +138,11 @@ def _context():
     # which breaks scripts without a __main__ guard), and the shared slots are simply inherited.
     # The workers touch neither CUDA nor BLAS threads, the usual hazards of forking a trainer.
     return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
+def can_start_workers() -> bool:
+    """Whether this process may start worker processes (a daemonic one, e.g. a Dask worker, may not)."""
+    return not mp.current_process().daemon
 
 
 class Prefetcher:

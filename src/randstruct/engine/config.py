@@ -31,7 +31,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     trainable: tuple[str, ...] = ("wi", "wrec", "wo")
-    rec_step: int = 1
+    rec_step: int | None = None  # None: every epochs/200 epochs (at least 1), as the CLI
     sv_top: int | None = None
     sv_method: str = "auto"
     eig_top: int | None = None
@@ -58,6 +58,8 @@ class TrainConfig:
         bad = [p for p in self.trainable if p not in PARAMS]
         if bad or not self.trainable:
             raise ValueError(f"trainable must be a non-empty subset of {', '.join(PARAMS)}, got {list(self.trainable)}")
+        if self.rec_step is None:  # a full SVD of every member's dW each epoch is a cost nobody chose
+            object.__setattr__(self, "rec_step", max(1, int(self.epochs) // 200))
         if int(self.rec_step) != self.rec_step or self.rec_step < 1:
             raise ValueError(f"rec_step must be an integer >= 1, got {self.rec_step}")
         if self.sv_top is not None and self.sv_top < 1:

@@ -137,11 +137,16 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
 
 
 def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member loss 1/2 sum M (z - zhat)^2 / sum M (SPEC 1.3), and dL_e/dz."""
+    """Per-member loss 1/2 sum M (z - zhat)^2 / sum M (SPEC 1.3), and dL_e/dz = M (z - zhat) / sum M.
+
+    Weights M other than 0 and 1 weigh the squared errors (not the errors before squaring), so the
+    recorded loss is the objective whose gradient is taken; for 0/1 masks both forms agree bitwise.
+    """
     count = mask.sum(dim=(1, 2, 3)).clamp_min(1.0)  # (E,)
     # a select, not a product: a NaN target outside the mask must not reach the loss
-    err = torch.where(mask != 0, (outputs - targets) * mask, 0.0)
-    loss = 0.5 * (err * err).sum(dim=(1, 2, 3)) / count
+    diff = torch.where(mask != 0, outputs - targets, 0.0)
+    err = diff * mask
+    loss = 0.5 * (err * diff).sum(dim=(1, 2, 3)) / count
     return loss, err.div_(count[:, None, None, None])
 
 

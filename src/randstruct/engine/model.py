@@ -151,10 +151,11 @@ class Ensemble:
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
     ) -> "Ensemble":
-        """Wrap user-supplied weights; a single network may omit the leading E axis."""
+        """Copies of user-supplied weights (training never changes the caller's arrays); a single
+        network may omit the leading E axis."""
 
         def t(a, ndim):
-            a = torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+            a = torch.tensor(np.asarray(a), dtype=dtype, device=device)
             return a[None] if a.ndim == ndim - 1 else a
 
         wrec_t = t(wrec, 3)

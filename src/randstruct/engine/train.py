@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from randstruct.engine import kernels
-from randstruct.engine.batches import BatchStream, Prefetcher
+from randstruct.engine.batches import BatchStream, Prefetcher, can_start_workers
 from randstruct.engine.config import LR_RULES, OPTIMIZERS, SV_METHODS, TrainConfig
 from randstruct.engine.graphs import EpochGraphs
 from randstruct.engine.model import Ensemble
@@ -68,7 +68,9 @@ class Trainer:
             cuda_graphs = os.environ.get("RANDSTRUCT_CUDA_GRAPHS", "1") != "0"
         self._graphs = EpochGraphs(self) if cuda_graphs and on_cuda else None
         use_prefetch = (on_cuda or task.slow_batches) if prefetch is None else prefetch
-        self._prefetch = Prefetcher(self.stream) if use_prefetch and not self.stream.fixed else None
+        # a daemonic process (a Dask worker) may not start workers: batches made here are the same batches
+        use_prefetch = use_prefetch and can_start_workers() and not self.stream.fixed
+        self._prefetch = Prefetcher(self.stream) if use_prefetch else None
         self._chunks = kernels.member_chunks(ensemble.size, ensemble.n, ensemble.n_in,
                                              ensemble.wrec.element_size(), dev)
         # CUDA's caching allocator already reuses the big per-epoch buffers; a CPU needs workspaces.

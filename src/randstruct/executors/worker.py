@@ -69,7 +69,7 @@ def train_shard(job: ShardJob) -> dict:
     spec = RunSpec.from_dict(job.spec)
     check_device(spec.device)
     folder, wanted = job.shard.path(run_dir), shard_spec(spec, job.shard)
-    with ShardLease(folder, f"train shard {job.shard.index}"):
+    with ShardLease(folder, f"train shard {job.shard.index}") as lease:
         if store.is_complete(folder) and store.read_config(folder)["spec"] == json.loads(json.dumps(wanted)):
             return shard_info(folder)
         resume = (folder / store.CONFIG).is_file()
@@ -79,7 +79,10 @@ def train_shard(job: ShardJob) -> dict:
             store.write_json_atomic(folder / store.CONFIG, store.new_config(SHARD_KIND, wanted))
         where = _where(spec.device)
         epoch = 0 if checkpoint is None else int(checkpoint["epoch"])
-        starts = _starts(folder) + [{"epoch": epoch, **where, "time": time.time()}]
+        start = {"epoch": epoch, **where, "time": time.time()}
+        if lease.taken_over is not None:  # the lease of a dead or silent writer: say whose
+            start["took_over"] = {k: lease.taken_over.get(k) for k in ("host", "pid", "purpose")}
+        starts = _starts(folder) + [start]
         store.write_json_atomic(folder / STARTS, {"starts": starts})
         report = Reporter(job.topic, job.key)
         report.start(epoch)

@@ -9,7 +9,6 @@ reusing completed runs and resuming interrupted ones.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -191,7 +190,7 @@ def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", 
 def _same_spec(path: Path, spec: RunSpec) -> bool:
     """Same run up to the device: a run trained on a GPU is reused (or resumed) on a CPU and back."""
     try:
-        return dataclasses.replace(RunSpec.from_dict(store.read_config(path)["spec"]), device=spec.device) == spec
+        return spec.same_run(RunSpec.from_dict(store.read_config(path)["spec"]))
     except (store.RunError, KeyError, TypeError, ValueError):
         return False
 

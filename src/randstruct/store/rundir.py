@@ -90,11 +90,13 @@ def clear_run_dir(out: Path) -> None:
             p.unlink()
 
 
-def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: bool) -> dict | None:
+def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: bool,
+                    where: tuple[str, ...] = ()) -> dict | None:
     """Check an output folder before anything is written; return the checkpoint to resume from.
 
     A non-empty folder is refused unless ``overwrite`` (replace it: only a run's own folder) or
-    ``resume`` (continue the same run: same kind and spec, not yet complete). Call it while
+    ``resume`` (continue the same run: same kind and spec up to the keys ``where``, which say where
+    it is computed, not yet complete). Call it while
     holding the folder's lock (:func:`~randstruct.store.lock.run_lock`), which it ignores.
     """
     if overwrite and resume:
@@ -106,7 +108,7 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
         if not exists:
             raise RunError(f"nothing to resume in {out} (no such run)")
         old = read_config(out)
-        if old.get("kind") != kind or old.get("spec") != json.loads(json.dumps(spec)):
+        if old.get("kind") != kind or _without(old.get("spec"), where) != _without(json.loads(json.dumps(spec)), where):
             raise RunError(f"cannot resume {out}: its config.json differs from the requested run")
         if is_complete(out):
             raise RunError(f"{out} is already complete; use --overwrite to train it again")
@@ -121,6 +123,11 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
     if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
         raise RunError(f"cannot write to {out}: {parent} is not a writable directory")
     return None
+
+
+def _without(spec, keys: tuple[str, ...]):
+    """``spec`` less the keys that say where a run is computed, not what (the device)."""
+    return {k: v for k, v in spec.items() if k not in keys} if isinstance(spec, dict) else spec
 
 
 def read_config(run_dir: str | Path, expect: Callable[[dict], None] | None = None) -> dict:
