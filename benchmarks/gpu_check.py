@@ -7,7 +7,10 @@ Checks, each printed as PASS/FAIL with its measured number:
 - singular values of dW computed on host threads equal those computed on the device;
 - a member trained inside an ensemble follows its trajectory trained alone (float32);
 - a run interrupted and resumed from its state is identical to an uninterrupted one;
-- CPU and GPU float32 trajectories agree up to the growth of rounding differences.
+- CPU and GPU float32 trajectories agree up to the growth of rounding differences;
+- with every model option on (noise, Dale's law, sparsity, penalties, relu; docs/model.md): CUDA
+  graphs equal eager launches, resume with prefetched noisy batches is exact, no weight changes
+  sign and absent weights stay zero.
 
 Exit code 1 if a check fails.  Usage: ``python benchmarks/gpu_check.py [--device cuda]``.
 """
@@ -22,6 +25,7 @@ import torch
 
 from randstruct.engine import kernels, reference
 from randstruct.engine.model import Ensemble, to_kernel_layout
+from randstruct.engine.options import ModelOptions
 from randstruct.tasks import get_task
 from randstruct.engine.train import TrainConfig, Trainer
 
@@ -68,11 +72,16 @@ def gradient_errors(device: str) -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+FIELD = ModelOptions(noise_rec=0.2, noise_x0=1.0, noise_in=0.1, readout="large", dale=0.8, sparsity=0.5)
+PENALTIES = dict(l2_dw=1e-3, l2_rates=1e-4)
+
+
 def trained(device, g, seeds, epochs, graphs, lr0=0.05, until=None, state=None, task="flipflop", rec_step=5,
-            nonlinearity="tanh", **options):
+            nonlinearity="tanh", model=ModelOptions(), penalties=None, **options):
     t = get_task(task)
-    ens = Ensemble.init(128, g, seeds, t.n_in, t.n_out, device=device, nonlinearity=nonlinearity)
-    trainer = Trainer(ens, t, TrainConfig(epochs=epochs, lr0=lr0, rec_step=rec_step), cuda_graphs=graphs, **options)
+    ens = Ensemble.init(128, g, seeds, t.n_in, t.n_out, device=device, nonlinearity=nonlinearity, options=model)
+    config = TrainConfig(epochs=epochs, lr0=lr0, rec_step=rec_step, **(penalties or {}))
+    trainer = Trainer(ens, t, config, cuda_graphs=graphs, **options)
     if state is not None:
         trainer.load_state_dict(state)
     try:
@@ -122,6 +131,23 @@ def training_paths(device: str) -> None:
            float(diff[calm].max()), 1e-3)
 
 
+def model_option_paths(device: str) -> None:
+    g = [0.0, 0.6, 1.2, 1.8]
+    kw = dict(model=FIELD, penalties=PENALTIES, nonlinearity="relu")
+    eager, rec_e, _ = trained(device, g, 2, 40, graphs=False, **kw)
+    graph, rec_g, _ = trained(device, g, 2, 40, graphs=True, **kw)
+    diff = max(np.nanmax(np.abs(rec_e.loss - rec_g.loss)), np.nanmax(np.abs(rec_e.penalty - rec_g.penalty)),
+               float((eager.wrec - graph.wrec).abs().max()))
+    report("all model options: CUDA graphs vs eager launches, max abs difference", diff, 1e-5)
+    _, _, state = trained(device, g, 2, 40, graphs=True, until=17, **kw)
+    resumed, rec_r, _ = trained(device, g, 2, 40, graphs=True, state=state, **kw)
+    diff = max(np.nanmax(np.abs(rec_r.loss - rec_g.loss)), float((resumed.wrec - graph.wrec).abs().max()))
+    report("all model options: resume mid-run (graphs + prefetched noise) vs uninterrupted", diff, 1e-6)
+    w = graph.w
+    wrong = int(((w * graph.sign[:, None, :]) < 0).sum() + (w[graph.mask == 0] != 0).sum())
+    report("all model options: weights of the wrong sign or off the mask", float(wrong), 0.0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -133,6 +159,7 @@ def main() -> int:
     print(f"{name}, torch {torch.__version__}", flush=True)
     gradient_errors(device)
     training_paths(device)
+    model_option_paths(device)
     print(f"{len(FAILED)} check(s) failed" + (f": {', '.join(FAILED)}" if FAILED else ""))
     return 1 if FAILED else 0
 

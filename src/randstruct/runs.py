@@ -21,6 +21,7 @@ import xarray as xr
 from randstruct import store
 from randstruct.engine.device import check_device
 from randstruct.engine.model import Ensemble, check_grid
+from randstruct.engine.options import ModelOptions
 from randstruct.tasks import Task, get_task
 from randstruct.tasks.registry import BUILTIN, TASKS, class_reference, import_class
 from randstruct.engine.train import TrainConfig, Trainer
@@ -36,7 +37,8 @@ class RunSpec:
 
     ``task`` is a reference (registered name, ``module:Class`` or ``neurogym:EnvId``); for a name
     registered at run time ``task_class`` records its ``module:Class`` so that a later process can
-    import it when the name is not registered there.
+    import it when the name is not registered there. ``noise_rec`` ... ``sparsity`` are the model
+    options of :class:`~randstruct.engine.options.ModelOptions` (docs/model.md).
     """
 
     task: str
@@ -51,9 +53,21 @@ class RunSpec:
     shared_vector: bool = False
     x0_from_input: bool = False
     task_class: str = ""
+    noise_rec: float = 0.0
+    noise_x0: float = 0.0
+    noise_in: float = 0.0
+    readout: str = "small"
+    dale: float | None = None
+    sparsity: float = 0.0
+
+    @property
+    def options(self) -> ModelOptions:
+        return ModelOptions(self.noise_rec, self.noise_x0, self.noise_in, self.readout, self.dale, self.sparsity)
 
     def __post_init__(self) -> None:
         gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
+        for name, value in self.options.to_dict().items():  # validated and normalised (ints to floats)
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "g", tuple(float(x) for x in gs))
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         if self.dtype not in DTYPES:
@@ -81,7 +95,7 @@ class RunSpec:
     def make_ensemble(self) -> Ensemble:
         task = self.make_task()
         return Ensemble.init(self.n, self.g, self.seeds, task.n_in, task.n_out, self.nonlinearity,
-                             DTYPES[self.dtype], self.device, self.shared_vector, self.x0_from_input)
+                             DTYPES[self.dtype], self.device, self.shared_vector, self.x0_from_input, self.options)
 
     def same_run(self, other: "RunSpec") -> bool:
         """The same networks, task and training, wherever either is computed (``WHERE``)."""
@@ -174,8 +188,9 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
 
 def memory_estimate(spec: RunSpec) -> int:
     """Bytes a run needs at its peak, roughly: per network the kernels' augmented trace, deltas,
-    outputs and batch arrays, about ten N x N matrices (W, W0, optimizer moments, gradients,
-    proposal, float64 draws), and the records (history, singular values, optional weights)."""
+    outputs and batch arrays (with their noise), about ten N x N matrices (W, W0, optimizer moments,
+    gradients, proposal, float64 draws; two more under Dale's law or sparsity), and the records
+    (history, singular values, optional weights)."""
     task = spec.make_task()
     item = 8 if spec.dtype == "float64" else 4
     n, k, b = spec.n, task.n_steps, spec.train.batch_size
@@ -183,7 +198,9 @@ def memory_estimate(spec: RunSpec) -> int:
     width = -(-(n + n_in + 1) // 16) * 16
     n_rec = len(spec.train.rec_epochs)
     n_sv = n if spec.train.sv_top is None else min(n, spec.train.sv_top)
-    per_net = item * ((k + 1) * b * width + k * b * n + k * b * (n_in + 5 * n_out) + 10 * n * n
+    noise = (k * b * n if spec.noise_rec else 0) + (b * n if spec.noise_x0 else 0)
+    matrices = 12 if spec.options.constrained else 10
+    per_net = item * ((k + 1) * b * width + k * b * n + k * b * (n_in + 5 * n_out) + noise + matrices * n * n
                       + 2 * spec.train.epochs + n_rec * n_sv + (n_rec * n * n if spec.train.record_weights else 0))
     return len(spec.g) * len(spec.seeds) * per_net
 
@@ -220,9 +237,9 @@ def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Da
     arrays = {
         "loss": rec.loss, "grad_norm": rec.grad_norm, "sv_dw": rec.sv_dw,
         "diverged_epoch": rec.diverged_epoch, "lr": rec.lr, "weights": rec.weights, "eig_w_rec": rec.eig_w,
-        "accuracy": rec.accuracy,
+        "accuracy": rec.accuracy, "penalty": rec.penalty,
         "w0": np_(initial.w0), "wi0": np_(initial.wi), "wo0": np_(initial.wo),
-        "w": np_(final.wrec), "wi": np_(final.wi), "wo": np_(final.wo),
+        "w": np_(final.w), "wi": np_(final.wi), "wo": np_(final.wo),
         "b": np_(final.b), "x0": np_(final.x0),
     }
     attrs = {"task": spec.task, "N": spec.n, "nonlinearity": spec.nonlinearity,
@@ -262,7 +279,7 @@ class Run:
             # the store keeps the final x0 only; the initial one is 0 or the input vector (SPEC 7.1)
             x0=ds.x0.values if final else (ds.wi0.values[:, 0] if spec.x0_from_input else None),
             w0=ds.w0.values, g=ds.g.values, seed=ds.seed.values,
-            nonlinearity=spec.nonlinearity, dtype=dtype, device=device)
+            nonlinearity=spec.nonlinearity, dtype=dtype, device=device, options=spec.options)
         return ens
 
     def __repr__(self) -> str:

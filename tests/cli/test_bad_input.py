@@ -77,6 +77,18 @@ CASES = [
     ("deleted loss chunk", ["analyze", "RUN"], lambda run: _chunk(run, "loss").unlink(), "array 'loss'"),
     ("flipped bytes in W", ["info", "RUN"], lambda run: _flip(_chunk(run, "w")), "array 'w'"),
     ("run locked on another host", ["analyze", "RUN"], _foreign_lock, "in use by analyze (pid 1 on elsewhere"),
+    ("negative state noise", TRAIN + ["--noise-rec", "-0.1", "--out", "TMP/x"], None,
+     "noise_rec must be a finite number >= 0, got -0.1"),
+    ("infinite input noise", TRAIN + ["--noise-in", "inf", "--out", "TMP/x"], None, "noise_in must be a finite number"),
+    ("dale fraction 1", TRAIN + ["--dale", "1", "--out", "TMP/x"], None,
+     "dale (fraction of excitatory units) must be in (0, 1), got 1.0"),
+    ("sparsity 1", TRAIN + ["--sparsity", "1", "--out", "TMP/x"], None,
+     "sparsity (fraction of absent connections) must be in [0, 1), got 1.0"),
+    ("unknown readout", TRAIN + ["--readout", "huge", "--out", "TMP/x"], None,
+     "unknown readout 'huge'; allowed: small, large"),
+    ("unknown nonlinearity", TRAIN + ["--nonlinearity", "sigmoid", "--out", "TMP/x"], None,
+     "unknown nonlinearity 'sigmoid'; allowed: tanh, linear, relu, softplus"),
+    ("negative penalty", TRAIN + ["--l2-dw=-1e-3", "--out", "TMP/x"], None, "l2_dw must be a finite number >= 0"),
 ]
 if not torch.cuda.is_available():
     CASES.append(("analyze on cuda without one", ["analyze", "RUN", "--device", "cuda"], None,

@@ -22,6 +22,20 @@ def test_train_then_info(tmp_path, capsys):
     assert rows == ["0", "1.5"]
 
 
+def test_every_model_option_trains_and_every_verb_reads_the_run(tmp_path, capsys):
+    out = tmp_path / "field"
+    assert main(TRAIN + ["--noise-rec", "0.2", "--noise-x0", "1", "--noise-in", "0.1", "--readout", "large",
+                         "--l2-dw", "1e-3", "--l2-rates", "1e-4", "--dale", "0.8", "--sparsity", "0.5",
+                         "--nonlinearity", "relu", "--out", str(out)]) == 0
+    assert main(["analyze", str(out), "--ranks", "3", "--shuffles", "2", "--eval-trials", "8", "--no-progress"]) == 0
+    assert main(["dynamics", str(out), "--inits", "4", "--no-progress"]) == 0
+    assert main(["plot", str(out), "--out", str(tmp_path / "field.png")]) == 0
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "relu" in text and "dale = 0.8, sparsity = 0.5" in text and "func. rank" in text
+    assert (tmp_path / "field.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

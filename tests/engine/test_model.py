@@ -66,7 +66,7 @@ def test_from_arrays_single_network_and_simulate():
         (dict(n=1), "N must be an integer >= 2"),
         (dict(g=[-0.1]), "g must be finite numbers >= 0"),
         (dict(seeds=0), "seeds must be a count >= 1"),
-        (dict(nonlinearity="relu"), "unknown nonlinearity 'relu'"),
+        (dict(nonlinearity="sigmoid"), "unknown nonlinearity 'sigmoid'"),
     ],
 )
 def test_bad_init_arguments(kwargs, match):

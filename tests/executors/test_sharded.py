@@ -71,6 +71,20 @@ def test_sharded_training_of_two_runs_at_once_is_bitwise_the_one_process_run(clu
     assert "functional_rank" in store.open_results(runs[0].path)
 
 
+NOISY = rs.RunSpec(task="flipflop", n=12, g=(0.5, 1.2), seeds=(0, 1, 2), nonlinearity="relu", noise_rec=0.2,
+                   noise_x0=1.0, noise_in=0.1, readout="large", dale=0.8, sparsity=0.3,
+                   train=rs.TrainConfig(epochs=8, batch_size=4, rec_step=2, l2_dw=1e-3, l2_rates=1e-4))
+
+
+def test_sharded_training_with_noise_dale_and_sparsity_is_bitwise_the_one_process_run(cluster, tmp_path):
+    """Every noise draw comes from its member's own stream: shards of 2 (crossing g) change no bit."""
+    one = in_process(NOISY, tmp_path / "one")
+    with DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
+        (run,) = executor.train([TrainJob(NOISY, tmp_path / "sharded", label="noisy")], progress=False)
+    assert_same_store(one.path, run.path)
+    assert "penalty" in run.data
+
+
 def test_a_worker_killed_mid_shard_costs_at_most_one_checkpoint_interval(cluster, tmp_path):
     spec = rs.RunSpec(task="flipflop", n=12, g=(0.9,), seeds=2, train=rs.TrainConfig(epochs=400, batch_size=8))
     ref = in_process(spec, tmp_path / "one")

@@ -78,3 +78,10 @@ def test_serial_clock_times_the_reference_in_its_own_process():
 def test_serial_clock_reports_a_dead_process():
     with pytest.raises(RuntimeError, match="exited with code 1"):
         bench.SerialClock(16, device="no-such-device")
+
+
+def test_model_variants_are_timed_beside_the_default_model():
+    rows = bench.run_suite(((16, (2,)),), epochs=1, repeats=1, log=lambda line: None, models=("default", "noise", "dale"))
+    assert [r["config"] for r in rows] == ["serial reference", "ensemble E=2", "ensemble E=2, noise", "ensemble E=2, dale"]
+    assert all(r["median"] > 0 for r in rows)
+    assert set(bench.MODELS) >= {"default", "noise", "dale", "sparse", "l2", "all"}

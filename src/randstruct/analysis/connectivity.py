@@ -10,14 +10,22 @@ import numpy as np
 import torch
 import xarray as xr
 
+from randstruct.engine.constraints import shuffle_constrained
+from randstruct.engine.options import ModelOptions
 from randstruct.engine.spectra import leading_eigenvalues
 
 SHUFFLE_VARIANTS = ("full", "rowcol", "resample")
 SHUFFLE_CODES = {"full": 1, "rowcol": 2, "resample": 3}
 
 
-def shuffle_w0(w0: np.ndarray, g: float, variant: str, rng: np.random.Generator) -> np.ndarray:
-    """A control for W0 (see ``DESCRIPTIONS``): "full", "rowcol" or "resample"."""
+def shuffle_w0(w0: np.ndarray, g: float, variant: str, rng: np.random.Generator,
+               options: ModelOptions = ModelOptions()) -> np.ndarray:
+    """A control for W0 (see ``DESCRIPTIONS``): "full", "rowcol" or "resample"; under Dale's law or
+    sparsity one that keeps the column signs and the zero pattern (see ``shuffle_constrained``)."""
+    if options.constrained:
+        if variant not in SHUFFLE_VARIANTS:
+            raise ValueError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
+        return shuffle_constrained(w0, g, variant, rng, options)
     n = w0.shape[-1]
     if variant == "full":
         return w0.reshape(-1)[rng.permutation(n * n)].reshape(w0.shape)

@@ -140,7 +140,8 @@ def shuffle_plan(ens: Ensemble, shuffles: int, variant: str) -> Plan:
 
     def weights(sl: slice) -> torch.Tensor:
         mats = [shuffle_w0(w0[i], float(ens.g[i]), variant,
-                           member_rng(int(ens.seed[i]), float(ens.g[i]), "shuffle", SHUFFLE_CODES[variant], int(j)))
+                           member_rng(int(ens.seed[i]), float(ens.g[i]), "shuffle", SHUFFLE_CODES[variant], int(j)),
+                           ens.options)
                 for i, j in zip(nets[sl], k[sl])]
         n_idx = torch.as_tensor(nets[sl], device=ens.device)
         return (torch.as_tensor(np.stack(mats), device=ens.device) + dw[n_idx]).to(ens.dtype)

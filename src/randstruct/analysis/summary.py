@@ -7,6 +7,7 @@ import torch
 import xarray as xr
 
 from randstruct.analysis.grouping import by_g, mean_sd_by_g
+from randstruct.engine.options import ModelOptions
 
 N_TOP = 3
 
@@ -73,6 +74,10 @@ def summarize(run) -> xr.Dataset:
     return xr.Dataset(out, coords={"g": levels, "sv": nets.sv.values})
 
 
+def _non_default(values: dict, defaults: dict) -> dict:
+    return {k: v for k, v in values.items() if v != defaults[k]}
+
+
 def _pm(mean: float, sd: float) -> str:
     return f"{mean:.3g} ± {sd:.2g}" if np.isfinite(mean) else "n/a"
 
@@ -82,6 +87,11 @@ def format_table(run, summary: xr.Dataset) -> str:
     spec, wall = run.spec, run.data.attrs.get("train_wall_time_s")
     head = [f"run {run.path}: task {spec.task}, N = {spec.n}, {spec.nonlinearity}, {run.data.sizes['net']} networks, "
             f"{run.data.sizes['epoch']} epochs" + (f", trained in {wall:.1f} s" if wall is not None else "")]
+    changed = {**_non_default(spec.options.to_dict(), ModelOptions().to_dict()),
+               **{k: getattr(spec.train, k) for k in ("l2_w", "l2_dw", "l2_rates") if getattr(spec.train, k)}}
+    if changed:
+        head.append("model options: " + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                                                  for k, v in changed.items()))
     analysed = [k for k in ANALYSIS_COLUMNS if f"{k}_mean" in summary]
     acc = ["accuracy"] if "accuracy_mean" in summary else []
     cols = (["g", "nets", "final loss"] + [f"accuracy (last {ACCURACY_EPOCHS})" for _ in acc] + ["||dW||_F"] + [f"s{i}(dW)" for i in summary.sv.values]

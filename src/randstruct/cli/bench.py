@@ -20,6 +20,11 @@ def register(sub) -> None:
     bn.add_argument("--repeats", type=int, default=3, help="timed repeats (min/median/max); default 3")
     bn.add_argument("--device", default="cpu", help="cpu or cuda")
     bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    bn.add_argument("--ensembles", default=None,
+                    help="ensemble sizes E at N = 256 only, e.g. 40 (replaces the default sizes and --quick)")
+    bn.add_argument("--models", default="default",
+                    help="model variants to time beside the default model, comma-separated among "
+                         "default, noise, dale, sparse, l2, all (docs/model.md); default: the default model only")
     bn.set_defaults(handler=cmd_bench)
 
 
@@ -37,11 +42,23 @@ def cmd_bench(a: argparse.Namespace) -> int:
         raise UsageError(f"--epochs and --repeats must be >= 1, got {a.epochs} and {a.repeats}")
     check_device(a.device)
     sizes = ((256, (1, 8, 40)),) if a.quick else bench.DEFAULT_SIZES
+    if a.ensembles is not None:
+        try:
+            ensembles = tuple(int(x) for x in a.ensembles.split(",") if x)
+        except ValueError:
+            ensembles = ()
+        if not ensembles or min(ensembles) < 1:
+            raise UsageError(f"--ensembles must be integers >= 1 separated by commas, got {a.ensembles!r}")
+        sizes = ((256, ensembles),)
+    models = tuple(m for m in a.models.split(",") if m)
+    bad = [m for m in models if m not in bench.MODELS]
+    if bad or not models:
+        raise UsageError(f"unknown --models {','.join(bad) or a.models!r}; allowed: {', '.join(bench.MODELS)}")
     machine = torch.cuda.get_device_name() if a.device.startswith("cuda") else (
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     print(f"flip-flop, batch {bench.BATCH}; {machine}; torch {torch.__version__}")
     print("\n".join(bench.format_table([]).splitlines()[:2]))
-    rows = bench.run_suite(sizes, a.epochs, a.repeats, a.device)
+    rows = bench.run_suite(sizes, a.epochs, a.repeats, a.device, models=models)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine, "torch": torch.__version__, "rows": rows}, f, indent=2)

@@ -31,7 +31,21 @@ def register(sub) -> None:
                    help="; ".join(f"{k}: {v}" for k, v in LR_RULES.items()) + "; default over_n")
     t.add_argument("--lr0", type=float, default=0.05, help="base learning rate; default 0.05")
     t.add_argument("--train", default="wi,wrec,wo", help=f"trained parameters among {','.join(PARAMS)}")
-    t.add_argument("--nonlinearity", default="tanh", help="tanh or linear; default tanh")
+    t.add_argument("--nonlinearity", default="tanh", help="tanh, linear, relu or softplus; default tanh")
+    t.add_argument("--noise-rec", type=float, default=0.0,
+                   help="state noise sigma: sqrt(dt) sigma xi added to every Euler step (docs/model.md); default 0")
+    t.add_argument("--noise-x0", type=float, default=0.0, help="initial-state noise sigma, per trial; default 0")
+    t.add_argument("--noise-in", type=float, default=0.0,
+                   help="input noise sigma: sigma xi / sqrt(dt) added to the inputs; default 0")
+    t.add_argument("--readout", default="small",
+                   help="small (output entries ~1/N, the 2020 paper's) or large (unit-norm columns); default small")
+    t.add_argument("--dale", type=float, default=None,
+                   help="Dale's law with this fraction of excitatory units, in (0, 1); default: no sign constraint")
+    t.add_argument("--sparsity", type=float, default=0.0,
+                   help="fraction of absent recurrent connections (fixed mask per network), in [0, 1); default 0")
+    t.add_argument("--l2-w", type=float, default=0.0, help="penalty lambda mean(W^2); default 0")
+    t.add_argument("--l2-dw", type=float, default=0.0, help="penalty lambda mean((W - W0)^2); default 0")
+    t.add_argument("--l2-rates", type=float, default=0.0, help="penalty lambda mean(rates^2); default 0")
     t.add_argument("--dt", type=float, default=None, help="Euler step in units of tau; default: the task's")
     t.add_argument("--task-param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a task parameter (repeatable), e.g. T=100; for neurogym: tasks, keys other "
@@ -80,11 +94,13 @@ def _spec_from_args(a: argparse.Namespace):
     rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
     config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
                          lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
-                         record_weights=a.record_weights, loss=a.loss, eig_top=a.eig_top)
+                         record_weights=a.record_weights, loss=a.loss, eig_top=a.eig_top,
+                         l2_w=a.l2_w, l2_dw=a.l2_dw, l2_rates=a.l2_rates)
     seeds = tuple(range(a.first_seed, a.first_seed + a.seeds))
     return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
                    task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device,
-                   shared_vector=a.shared_vector, x0_from_input=a.x0_from_input)
+                   shared_vector=a.shared_vector, x0_from_input=a.x0_from_input, noise_rec=a.noise_rec,
+                   noise_x0=a.noise_x0, noise_in=a.noise_in, readout=a.readout, dale=a.dale, sparsity=a.sparsity)
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -19,12 +19,19 @@ def check_nonlinearity(nonlinearity: str) -> None:
         raise ValueError(f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(NONLINEARITIES)}")
 
 
+PHI = {"tanh": torch.tanh, "linear": lambda x: x, "relu": torch.relu,
+       "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x))}  # log(1 + e^x) without overflow
+DPHI = {"tanh": lambda x: 1 - torch.tanh(x) ** 2, "linear": torch.ones_like,
+        "relu": lambda x: (x > 0).to(x.dtype),  # 0 at x = 0, as the training kernels take it
+        "softplus": torch.sigmoid}
+
+
 def phi(x: torch.Tensor, nonlinearity: str) -> torch.Tensor:
-    return torch.tanh(x) if nonlinearity == "tanh" else x
+    return PHI[nonlinearity](x)
 
 
 def dphi(x: torch.Tensor, nonlinearity: str) -> torch.Tensor:
-    return 1 - torch.tanh(x) ** 2 if nonlinearity == "tanh" else torch.ones_like(x)
+    return DPHI[nonlinearity](x)
 
 
 def drive(wi: torch.Tensor, b: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

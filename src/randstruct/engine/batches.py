@@ -20,6 +20,7 @@ import torch
 import torch.multiprocessing as mp
 
 from randstruct.engine.model import Ensemble, to_kernel_layout
+from randstruct.engine.noise import NoiseSource
 from randstruct.engine.seeding import member_rng
 from randstruct.tasks import Batch, Task
 
@@ -33,10 +34,12 @@ def batch_arrays(task: Task, batch: Batch) -> tuple[np.ndarray, ...]:
     return batch.inputs, batch.targets, batch.mask, batch.decision
 
 
-def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int, out=None):
+def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int, out=None,
+               noise: NoiseSource | None = None, noise_rngs: Sequence[np.random.Generator] = ()):
     """(inputs, targets, mask[, decision]) for the members whose generators are ``rngs``, in kernel
     layout (E, K, B, C): each member draws its trials from its own generator, then all are built at
-    once. Written into ``out`` (arrays of those shapes) when given."""
+    once. Written into ``out`` (arrays of those shapes) when given. With ``noise``, the inputs get
+    their noise and the other noise arrays follow, from the members' ``noise_rngs``."""
     parts = [task.draw(batch_size, rng) for rng in rngs]
     batch = task.build({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     arrays = []
@@ -46,6 +49,11 @@ def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int,
             arrays.append(np.ascontiguousarray(a))
         else:
             out[i][...] = a
+    if noise is not None:
+        if out is None:
+            arrays += noise.make(noise_rngs, arrays[0])
+        else:
+            noise.fill(noise_rngs, out[0], out[len(out) - len(noise.names()):])
     return out if out is not None else tuple(arrays)
 
 
@@ -67,12 +75,32 @@ def check_mask(task: Task, data: Batch | None) -> None:
                          "nothing; check the task's timing parameters")
 
 
-class BatchStream:
-    """The members' training batches in order, or one fixed batch (given data, deterministic task)."""
+def member_states(rngs, noise_rngs) -> list:
+    """What a checkpoint holds per member: its batch generator's state, paired with its noise
+    generator's state when the networks are noisy."""
+    if not noise_rngs:
+        return [rng.bit_generator.state for rng in rngs]
+    return [(r.bit_generator.state, q.bit_generator.state) for r, q in zip(rngs, noise_rngs)]
 
-    def __init__(self, task: Task, ensemble: Ensemble, batch_size: int, data: Batch | None = None):
-        self.task, self.batch_size = task, batch_size
+
+def set_member_states(rngs, noise_rngs, states: list) -> None:
+    for i, s in enumerate(states):
+        if noise_rngs:
+            rngs[i].bit_generator.state, noise_rngs[i].bit_generator.state = s
+        else:
+            rngs[i].bit_generator.state = s
+
+
+class BatchStream:
+    """The members' training batches in order, or one fixed batch (given data, deterministic task);
+    with ``noise``, each batch carries fresh noise from the members' "noise" streams."""
+
+    def __init__(self, task: Task, ensemble: Ensemble, batch_size: int, data: Batch | None = None,
+                 noise: NoiseSource | None = None):
+        self.task, self.batch_size, self.noise = task, batch_size, noise
         self.rngs = [member_rng(int(s), float(g), "train") for g, s in zip(ensemble.g, ensemble.seed)]
+        self.noise_rngs = [] if noise is None else [
+            member_rng(int(s), float(g), "noise") for g, s in zip(ensemble.g, ensemble.seed)]
         self.n_net, self.dtype, self.device = ensemble.size, ensemble.dtype, ensemble.device
         self._fixed = None
         if data is None and not task.stochastic:
@@ -86,25 +114,35 @@ class BatchStream:
     def fixed(self) -> bool:
         return self._fixed is not None
 
+    def names(self) -> list[str]:
+        """What a batch holds, in order."""
+        return (["inputs", "targets", "mask"] + (["decision"] if self.task.has_labels else [])
+                + ([] if self.noise is None else self.noise.names()))
+
     def shapes(self) -> list[tuple[int, ...]]:
-        """Kernel-layout shapes of inputs, targets, mask and (a task with labels) decision steps."""
+        """Kernel-layout shapes of the arrays of :meth:`names`."""
         k, t = self.task.n_steps, self.task
         channels = (t.n_in, t.n_out, t.n_out) + ((1,) if t.has_labels else ())
-        return [(self.n_net, k, self.batch_size, c) for c in channels]
+        noise = [] if self.noise is None else self.noise.shapes(self.n_net, k, self.batch_size)
+        return [(self.n_net, k, self.batch_size, c) for c in channels] + noise
 
     def next(self) -> tuple[torch.Tensor, ...]:
-        """(inputs, targets, mask[, decision]) on the networks' device in kernel layout (E, K, B, C)."""
-        if self._fixed is not None:
+        """The arrays of :meth:`names` on the networks' device in kernel layout (E, K, B, C)."""
+        if self._fixed is not None and self.noise is None:
             return self._fixed
-        return tuple(torch.as_tensor(a, dtype=self.dtype, device=self.device)
-                     for a in make_batch(self.task, self.rngs, self.batch_size))
+        if self._fixed is not None:  # the fixed trials with fresh noise
+            inputs = self._fixed[0].cpu().numpy().copy()
+            noise = self.noise.make(self.noise_rngs, inputs)
+            arrays = (inputs, *self._fixed[1:], *noise)
+        else:
+            arrays = make_batch(self.task, self.rngs, self.batch_size, noise=self.noise, noise_rngs=self.noise_rngs)
+        return tuple(torch.as_tensor(a, dtype=self.dtype, device=self.device) for a in arrays)
 
-    def state(self) -> list[dict]:
-        return [rng.bit_generator.state for rng in self.rngs]
+    def state(self) -> list:
+        return member_states(self.rngs, self.noise_rngs)
 
-    def set_state(self, states: list[dict]) -> None:
-        for rng, s in zip(self.rngs, states):
-            rng.bit_generator.state = s
+    def set_state(self, states: list) -> None:
+        set_member_states(self.rngs, self.noise_rngs, states)
 
 
 def _generator(state: dict) -> np.random.Generator:
@@ -113,9 +151,13 @@ def _generator(state: dict) -> np.random.Generator:
     return rng
 
 
-def _work(task: Task, states: list[dict], batch_size: int, slots, lo: int, hi: int, conn) -> None:
+def _work(task: Task, states: list, batch_size: int, slots, lo: int, hi: int, conn,
+          noise: NoiseSource | None = None) -> None:
     """Worker process: members lo..hi-1 of every batch, on request, into the shared slots."""
-    rngs = [_generator(s) for s in states]
+    if noise is None:
+        rngs, noise_rngs = [_generator(s) for s in states], []
+    else:
+        rngs, noise_rngs = [_generator(s) for s, _ in states], [_generator(q) for _, q in states]
     views = [[t[lo:hi].numpy() for t in slot] for slot in slots]
     while True:
         command, arg = conn.recv()
@@ -123,12 +165,11 @@ def _work(task: Task, states: list[dict], batch_size: int, slots, lo: int, hi: i
             return
         try:
             if command == "seek":
-                for rng, s in zip(rngs, arg):
-                    rng.bit_generator.state = s
+                set_member_states(rngs, noise_rngs, arg)
                 conn.send(("ok", None))
             else:
-                make_batch(task, rngs, batch_size, out=views[arg])
-                conn.send(("ok", [rng.bit_generator.state for rng in rngs]))
+                make_batch(task, rngs, batch_size, out=views[arg], noise=noise, noise_rngs=noise_rngs)
+                conn.send(("ok", member_states(rngs, noise_rngs)))
         except Exception:  # the trainer re-raises it with the worker's traceback
             conn.send(("error", traceback.format_exc()))
 
@@ -172,7 +213,8 @@ class Prefetcher:
         for lo, hi in self.ranges:
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(target=_work, daemon=True, name="randstruct-batches",
-                               args=(stream.task, states[lo:hi], stream.batch_size, self.slots, lo, hi, theirs))
+                               args=(stream.task, states[lo:hi], stream.batch_size, self.slots, lo, hi, theirs,
+                                     stream.noise))
             proc.start()
             theirs.close()
             self.conns.append(mine)

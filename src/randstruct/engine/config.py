@@ -37,6 +37,10 @@ class TrainConfig:
     eig_top: int | None = None
     record_weights: bool = False
     loss: str = "mse"  # "cross_entropy" needs a task with labels (one class per step)
+    # penalties, lambda times a mean of squares: of W, of W - W0, of the rates (docs/model.md)
+    l2_w: float = 0.0
+    l2_dw: float = 0.0
+    l2_rates: float = 0.0
 
     def __post_init__(self) -> None:
         if int(self.epochs) != self.epochs or self.epochs < 1:
@@ -70,8 +74,17 @@ class TrainConfig:
             raise ValueError("sv_method 'subspace' needs sv_top (the number of singular values to track)")
         if self.eig_top is not None and self.eig_top < 1:
             raise ValueError(f"eig_top must be >= 1 or None, got {self.eig_top}")
+        for name in ("l2_w", "l2_dw", "l2_rates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            object.__setattr__(self, name, float(value))
         object.__setattr__(self, "trainable", tuple(self.trainable))
         object.__setattr__(self, "betas", tuple(self.betas))
+
+    @property
+    def regularized(self) -> bool:
+        return bool(self.l2_w or self.l2_dw or self.l2_rates)
 
     def uses_subspace(self, n: int) -> bool:
         """"auto" tracks the top singular values by subspace iteration when few of many are kept."""

@@ -1,7 +1,9 @@
 """Forward and hand-written backward passes of an ensemble of rate RNNs.
 
-Dynamics (SPEC 1.1), with r = phi(x):
-    x[k+1] = (1 - dt) x[k] + dt (W r[k] + Win^T u[k] + b),   z[k] = Wout^T phi(x[k+1])
+Dynamics (SPEC 1.1, docs/model.md), with r = phi(x):
+    x[k+1] = (1 - dt) x[k] + dt (W r[k] + Win^T u[k] + b) + n[k],   z[k] = Wout^T phi(x[k+1])
+where the optional state noise n[k] (already scaled) and initial-state noise are given by the
+caller, and input noise is part of the inputs, so the backward pass is the same with or without.
 
 Kernel layout is ``(E, K, B, C)``: ensemble first, then time, then trials. Autograd is avoided
 on purpose: recording a graph for K steps of E networks costs more memory traffic than the
@@ -13,7 +15,8 @@ arithmetic. Instead the rates, inputs and a constant 1 are kept side by side in 
 - all weight gradients (W, Win, b at once) are ONE large matmul over every (step, trial) pair,
   ``D^T A`` with D[e, k] = dL/dx[k+1], which runs near the machine's matmul peak.
 
-phi'(x) is recovered from the stored rates (1 - r^2 for tanh), so states are never stored.
+phi'(x) is recovered from the stored rates (1 - r^2 for tanh, r > 0 for relu, 1 - exp(-r) for
+softplus), so states are never stored.
 A :class:`Workspace` keeps the large buffers from one epoch to the next: on a CPU each fresh
 allocation of that size comes back from the OS as new pages that must be faulted in again
 (measured in docs/performance.md).
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-NONLINEARITIES = ("tanh", "linear")
+NONLINEARITIES = ("tanh", "linear", "relu", "softplus")
 
 
 @dataclass
@@ -92,16 +95,28 @@ def _rates_view(aug: torch.Tensor, n: int, first: int, last: int) -> torch.Tenso
     return aug[:, first:last, :, :n].reshape(e, (last - first) * b, n)
 
 
+def _phi(x: torch.Tensor, nonlinearity: str, out: torch.Tensor) -> None:
+    if nonlinearity == "tanh":
+        torch.tanh(x, out=out)
+    elif nonlinearity == "relu":
+        torch.clamp_min(x, 0.0, out=out)
+    elif nonlinearity == "softplus":
+        torch.logaddexp(x, x.new_zeros(()), out=out)  # log(1 + e^x) without overflow
+    else:
+        out.copy_(x)
+
+
 def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trace: bool = True,
-            workspace: Workspace | None = None):
+            workspace: Workspace | None = None, x0_noise=None, rec_noise=None):
     """Simulate on ``inputs`` (E, K, B, n_in).
 
     With ``keep_trace`` returns a :class:`Trace` (for training); otherwise only the outputs
     (E, K, B, n_out), holding two steps in memory (for evaluating large ensembles).
+    ``x0_noise`` (E, 1, B, N) is added to the initial state of every trial and ``rec_noise``
+    (E, K, B, N) step k to x[k+1], both already scaled.
     """
     n_net, n_steps, batch, n_in = inputs.shape
     n = wrec.shape[-1]
-    tanh = nonlinearity == "tanh"
     m = _augmented_weights(wi, wrec, b, dt)
     width = _width(n, n_in)
     held = n_steps + 1 if keep_trace else 2  # evaluation cycles through two rows
@@ -114,6 +129,8 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     else:
         outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
+    if x0_noise is not None:
+        x.add_(x0_noise.reshape(n_net, batch, n))
     # every step's views made at once: indexing inside the loop is a visible cost for small ensembles
     rows, rates = aug.unbind(1), aug[..., :n].unbind(1)
     for k in range(n_steps + 1):
@@ -121,10 +138,9 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
         if k:
             # a strided row is a fine matmul input (only strided outputs are slow on a CPU)
             x.baddbmm_(rows[(k - 1) % held], m, beta=1.0 - dt)
-        if tanh:
-            torch.tanh(x, out=rate)
-        else:
-            rate.copy_(x)
+            if rec_noise is not None:
+                x.add_(rec_noise[:, k - 1])
+        _phi(x, nonlinearity, rate)
         if not keep_trace:
             if k < n_steps:
                 rows[k % held][..., n:n + n_in] = inputs[:, k]
@@ -182,13 +198,16 @@ def decision_accuracy(outputs, targets, decision) -> torch.Tensor:
 
 
 def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=None,
-             workspace: Workspace | None = None):
-    """Gradients of sum_e L_e for the parameters named in ``need`` (default: all five)."""
+             workspace: Workspace | None = None, rate_coef: float = 0.0):
+    """Gradients of sum_e L_e for the parameters named in ``need`` (default: all five).
+
+    ``rate_coef`` c adds the gradient of (c / 2) sum_k>=1 |phi(x[k])|^2 to L_e (a penalty on the
+    rates: c = 2 lambda / (K B N) for lambda times their mean square).
+    """
     need = {"wi", "wrec", "wo", "b", "x0"} if need is None else set(need)
     aug = trace.aug
     n_net, n_steps, batch, n_out = d_out.shape
     n = wrec.shape[-1]
-    tanh = nonlinearity == "tanh"
     dtw, wo_t = wrec * dt, wo.transpose(1, 2)
     dz = d_out.transpose(0, 1).contiguous()  # (K, E, B, n_out): contiguous per step
     deltas = _empty(workspace, "deltas", (n_net, n_steps, batch, n), d_out)
@@ -197,11 +216,17 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     rates, delta_rows, dzs = aug[..., :n].unbind(1), deltas.unbind(1), dz.unbind(0)
 
     def times_phi_prime(k):
-        if tanh:
+        if rate_coef and k:
+            back.add_(rates[k], alpha=rate_coef)
+        if nonlinearity == "tanh":
             back.addcmul_(back, torch.mul(rates[k], rates[k], out=squares), value=-1.0)
+        elif nonlinearity == "relu":
+            back.mul_(rates[k] > 0)
+        elif nonlinearity == "softplus":  # phi' = sigmoid(x) = 1 - exp(-r)
+            back.mul_(torch.expm1(torch.neg(rates[k], out=squares), out=squares)).neg_()
         return back
 
-    # dL/dx[K] only has the readout term of output K-1.
+    # dL/dx[K] only has the readout term of output K-1 (and the rate penalty).
     torch.bmm(dzs[n_steps - 1], wo_t, out=back)
     delta_rows[n_steps - 1].copy_(times_phi_prime(n_steps))
     last = 0 if "x0" in need else 1  # dL/dx[0] only matters for x0's gradient

@@ -13,7 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from randstruct.engine import kernels
+from randstruct.engine import constraints, kernels
+from randstruct.engine.noise import NoiseSource
+from randstruct.engine.options import ModelOptions
 from randstruct.engine.seeding import member_rng
 
 PARAMS = ("wi", "wrec", "wo", "b", "x0")
@@ -24,15 +26,17 @@ def draw_w0(n: int, g: float, seed: int) -> np.ndarray:
     return g * member_rng(seed, g, "w0").standard_normal((n, n)) / np.sqrt(n)
 
 
-def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int,
+                 readout: str = "small") -> tuple[np.ndarray, np.ndarray]:
     """Input (N_in, N) and output (N, N_out) weights of SPEC 1.2, float64.
 
     Columns of an N x (N_in + N_out) Gaussian matrix are normalised to unit length and scaled by
-    sqrt(N); the output columns are further divided by N (entries O(1/N)). No orthogonalisation.
+    sqrt(N); the output columns are further divided by N (readout "small": entries O(1/N)) or by
+    sqrt(N) (readout "large": unit-norm columns, entries O(1/sqrt(N))). No orthogonalisation.
     """
     v = member_rng(seed, g, "vectors").standard_normal((n, n_in + n_out))
     v *= np.sqrt(n) / np.linalg.norm(v, axis=0)
-    return v[:, :n_in].T.copy(), v[:, n_in:] / n
+    return v[:, :n_in].T.copy(), v[:, n_in:] / (n if readout == "small" else np.sqrt(n))
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:
@@ -74,6 +78,9 @@ class Ensemble:
     g: np.ndarray
     seed: np.ndarray
     nonlinearity: str = "tanh"
+    options: ModelOptions = ModelOptions()
+    sign: torch.Tensor | None = None  # (E, N) column signs under Dale's law (constraints)
+    mask: torch.Tensor | None = None  # (E, N, N) 0/1 connection mask under sparsity
 
     def __post_init__(self) -> None:
         _check_nonlinearity(self.nonlinearity)
@@ -104,24 +111,28 @@ class Ensemble:
         device: str | torch.device = "cpu",
         shared_vector: bool = False,
         x0_from_input: bool = False,
+        options: ModelOptions = ModelOptions(),
     ) -> "Ensemble":
         """The (g x seed) grid of SPEC 1.2 draws, g outer, seed inner.
 
         ``shared_vector`` uses one unit-norm x sqrt(N) vector as the input weights and (divided by
         N) as the output weights, and ``x0_from_input`` starts every trial from that input vector
         (x0 = v, an impulse through the input at t = 0), as the cosine experiment does (SPEC 7.1).
+        ``options`` (noise, readout, Dale's law, sparsity) are shared by every member.
         """
         gs, seed_list = check_grid(n, g, seeds, nonlinearity)
         if shared_vector and n_in != n_out:
             raise ValueError(f"shared_vector needs n_in == n_out, got {n_in} and {n_out}")
         grid_g = np.repeat(gs, seed_list.size)
         grid_seed = np.tile(seed_list, gs.size)
-        w0s, wis, wos = [], [], []
+        w0s, wis, wos, masks = [], [], [], []
         for gi, si in zip(grid_g, grid_seed):
-            w0s.append(torch.as_tensor(draw_w0(n, gi, si), dtype=dtype))
-            wi, wo = draw_vectors(n, n_in, 0 if shared_vector else n_out, gi, si)
+            w0, mask = constraints.draw_w0(n, gi, si, options) if options.constrained else (draw_w0(n, gi, si), None)
+            w0s.append(torch.as_tensor(w0, dtype=dtype))
+            masks.append(mask)
+            wi, wo = draw_vectors(n, n_in, 0 if shared_vector else n_out, gi, si, options.readout)
             if shared_vector:
-                wo = wi.T / n
+                wo = wi.T / (n if options.readout == "small" else np.sqrt(n))
             wis.append(torch.as_tensor(wi, dtype=dtype))
             wos.append(torch.as_tensor(wo, dtype=dtype))
         w0 = torch.stack(w0s).to(device)
@@ -129,11 +140,14 @@ class Ensemble:
         e = len(grid_g)
         if x0_from_input and n_in != 1:
             raise ValueError(f"x0_from_input needs a single input vector, got n_in = {n_in}")
+        sign = None if options.dale is None else torch.as_tensor(
+            np.tile(constraints.column_signs(n, options.dale), (e, 1)), dtype=dtype, device=device)
+        mask = None if options.sparsity == 0 else torch.as_tensor(np.stack(masks), dtype=dtype, device=device)
         return cls(
             wi=wi, wrec=w0.clone(), wo=torch.stack(wos).to(device),
             b=torch.zeros(e, n, dtype=dtype, device=device),
             x0=wi[:, 0].clone() if x0_from_input else torch.zeros(e, n, dtype=dtype, device=device),
-            w0=w0, g=grid_g, seed=grid_seed, nonlinearity=nonlinearity,
+            w0=w0, g=grid_g, seed=grid_seed, nonlinearity=nonlinearity, options=options, sign=sign, mask=mask,
         )
 
     @classmethod
@@ -150,9 +164,11 @@ class Ensemble:
         nonlinearity: str = "tanh",
         dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
+        options: ModelOptions = ModelOptions(),
     ) -> "Ensemble":
         """Copies of user-supplied weights (training never changes the caller's arrays); a single
-        network may omit the leading E axis."""
+        network may omit the leading E axis. ``wrec`` is taken as the recurrent matrix itself (no
+        Dale signs or mask are applied): what a run stores."""
 
         def t(a, ndim):
             a = torch.tensor(np.asarray(a), dtype=dtype, device=device)
@@ -167,7 +183,7 @@ class Ensemble:
             b=zeros.clone() if b is None else t(b, 2), x0=zeros.clone() if x0 is None else t(x0, 2),
             w0=w0_t, g=np.full(e, np.nan) if g is None else np.atleast_1d(np.asarray(g, dtype=float)),
             seed=np.arange(e) if seed is None else np.atleast_1d(seed),
-            nonlinearity=nonlinearity,
+            nonlinearity=nonlinearity, options=options,
         )
 
     # ---------------------------------------------------------------- properties
@@ -196,8 +212,13 @@ class Ensemble:
         return self.wrec.device
 
     @property
+    def w(self) -> torch.Tensor:
+        """The recurrent matrix the dynamics use: ``wrec`` under the Dale signs and the mask."""
+        return constraints.effective(self.wrec, self.sign, self.mask)
+
+    @property
     def dw(self) -> torch.Tensor:
-        return self.wrec - self.w0
+        return self.w - self.w0
 
     def params(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in PARAMS}
@@ -214,23 +235,38 @@ class Ensemble:
         idx = np.atleast_1d(idx)
         ti = torch.as_tensor(idx, device=self.device)
         picked = {k: v.index_select(0, ti) for k, v in self.params().items()}
-        return self.replace(**picked, w0=self.w0.index_select(0, ti), g=self.g[idx], seed=self.seed[idx])
+        fixed = {k: None if getattr(self, k) is None else getattr(self, k).index_select(0, ti) for k in ("sign", "mask")}
+        return self.replace(**picked, **fixed, w0=self.w0.index_select(0, ti), g=self.g[idx], seed=self.seed[idx])
 
     # ---------------------------------------------------------------- simulation
-    def simulate(self, inputs, dt: float, return_rates: bool = False):
+    def simulate(self, inputs, dt: float, return_rates: bool = False, noise_seed: int | None = None):
         """Run every member on ``inputs``; batch-first in, batch-first out.
 
         ``inputs`` is (B, K, N_in), shared by all members, or (E, B, K, N_in). Returns outputs
         (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N).
+        Without ``noise_seed`` the networks run without noise; with it, with the noise of their
+        options, drawn from ``member_rng(seed, g, "sim_noise", noise_seed)``.
         """
-        u = self._inputs(inputs)
+        u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         with torch.no_grad():
-            res = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
-                                  self.nonlinearity, keep_trace=return_rates)
+            res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
+                                  self.nonlinearity, keep_trace=return_rates, **noise)
         if return_rates:
             rates = res.aug[:, 1:, :, :self.n]
             return from_kernel_layout(res.outputs), from_kernel_layout(rates)
         return from_kernel_layout(res)
+
+    def _noisy(self, u: torch.Tensor, dt: float, noise_seed: int | None) -> tuple[torch.Tensor, dict]:
+        """The inputs with input noise and the other noise as kernel arguments (none without a seed)."""
+        if noise_seed is None or not self.options.noisy:
+            return u, {}
+        source = NoiseSource(self.options, dt, self.n, self.dtype != torch.float64)
+        rngs = [member_rng(int(s), float(g), "sim_noise", int(noise_seed)) for g, s in zip(self.g, self.seed)]
+        host = u.cpu().numpy().astype(np.float32 if source.float32 else np.float64)
+        extra = source.make(rngs, host)
+        noise = {name: torch.as_tensor(a, dtype=self.dtype, device=self.device)
+                 for name, a in zip(source.names(), extra)}
+        return torch.as_tensor(host, dtype=self.dtype, device=self.device), noise
 
     def _inputs(self, inputs) -> torch.Tensor:
         u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
@@ -242,12 +278,13 @@ class Ensemble:
         """Masked MSE (SPEC 1.3) or cross-entropy of every member (E,); arrays as in :meth:`simulate`."""
         return self.evaluate(inputs, targets, mask, dt, loss)[0]
 
-    def evaluate(self, inputs, targets, mask, dt: float, loss: str = "mse", decision=None):
+    def evaluate(self, inputs, targets, mask, dt: float, loss: str = "mse", decision=None,
+                 noise_seed: int | None = None):
         """(loss (E,), decision accuracy (E,) or None): the accuracy where ``decision`` marks the
-        decision steps (B, K, 1) or (E, B, K, 1) of a task with labels."""
+        decision steps (B, K, 1) or (E, B, K, 1) of a task with labels; noise as in :meth:`simulate`."""
         if loss not in kernels.LOSSES:
             raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
-        u = self._inputs(inputs)
+        u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
         msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
         for name, t in (("targets", tgt), ("mask", msk)):
@@ -255,8 +292,8 @@ class Ensemble:
                 raise ValueError(f"{name} must be (batch {u.shape[2]}, time {u.shape[1]}, {self.n_out} outputs) "
                                  f"like the inputs, got {tuple(t.transpose(1, 2).shape)}")
         with torch.no_grad():
-            out = kernels.forward(u, self.wi, self.wrec, self.wo, self.b, self.x0, dt,
-                                  self.nonlinearity, keep_trace=False)
+            out = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
+                                  self.nonlinearity, keep_trace=False, **noise)
         value = kernels.LOSSES[loss](out, tgt, msk)[0]
         if decision is None:
             return value, None

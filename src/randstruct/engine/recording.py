@@ -35,12 +35,13 @@ class TrainRecord:
     wall_time: float = 0.0
     epochs_done: int = 0
     accuracy: np.ndarray | None = None  # (E, epochs): decision accuracy on the batch, tasks with labels
-
+    penalty: np.ndarray | None = None  # (E, epochs): regularization penalty on the batch, regularized runs
 
     @classmethod
     def empty(cls, n_net: int, n: int, config: TrainConfig, lr: np.ndarray, dtype=np.float32,
-              accuracy: bool = False) -> "TrainRecord":
-        """All-NaN records; ``dtype`` follows the networks' precision; ``accuracy`` for a task with labels."""
+              accuracy: bool = False, penalty: bool = False) -> "TrainRecord":
+        """All-NaN records; ``dtype`` follows the networks' precision; ``accuracy`` for a task with
+        labels, ``penalty`` for a regularized run."""
         n_rec = len(config.rec_epochs)
         n_sv = n if config.sv_top is None else min(n, config.sv_top)
         return cls(
@@ -54,6 +55,7 @@ class TrainRecord:
             eig_w=None if config.eig_top is None else np.full(
                 (n_net, n_rec, min(n, config.eig_top)), np.nan, np.result_type(dtype, np.complex64)),
             accuracy=np.full((n_net, config.epochs), np.nan, dtype) if accuracy else None,
+            penalty=np.full((n_net, config.epochs), np.nan, dtype) if penalty else None,
         )
 
 
@@ -69,15 +71,17 @@ class Recorder:
     """The device-side history of one trainer and the recorded snapshots of dW."""
 
     def __init__(self, ensemble: Ensemble, config: TrainConfig, lr: np.ndarray, host_spectra: bool,
-                 accuracy: bool = False):
+                 accuracy: bool = False, penalty: bool = False):
         dev = ensemble.device
         np_dtype = np.float64 if ensemble.dtype == torch.float64 else np.float32
         self.config = config
-        self.host = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype, accuracy)
+        self.host = TrainRecord.empty(ensemble.size, ensemble.n, config, lr, np_dtype, accuracy, penalty)
         self.epoch_t = torch.zeros((), dtype=torch.int64, device=dev)  # the epoch the stages write
         self.diverged = torch.full((ensemble.size,), -1, dtype=torch.int64, device=dev)
-        # rows: loss, gradient norm and, for a task with labels, decision accuracy
-        self.hist = torch.full((3 if accuracy else 2, ensemble.size, config.epochs), float("nan"), dtype=ensemble.dtype, device=dev)
+        # rows: loss, gradient norm, then decision accuracy (a task with labels), penalty (a regularized run)
+        self.penalty_row = 3 if accuracy else 2
+        rows = 2 + accuracy + penalty
+        self.hist = torch.full((rows, ensemble.size, config.epochs), float("nan"), dtype=ensemble.dtype, device=dev)
         self.tracker = subspace_tracker(ensemble, config.sv_top) if config.uses_subspace(ensemble.n) else None
         self.spectra = HostSingularValues() if host_spectra and self.tracker is None else None
 
@@ -87,7 +91,7 @@ class Recorder:
         active.logical_and_(finite)
 
     def write(self, row: int, values: torch.Tensor) -> None:
-        """Row 0 (loss), 1 (gradient norm) or 2 (accuracy) of the current epoch, on the device."""
+        """Row 0 (loss), 1 (gradient norm), 2 (accuracy) or ``penalty_row`` of the current epoch, on the device."""
         self.hist[row].index_copy_(1, self.epoch_t.view(1), values[:, None])
 
     def snapshot_if_due(self, epoch: int, ensemble: Ensemble, active: torch.Tensor) -> None:
@@ -99,7 +103,8 @@ class Recorder:
         alive = active.cpu().numpy()
         if not alive.any():
             return
-        dw = ens.dw[active]
+        w = ens.w
+        dw = (w - ens.w0)[active]
         if self.spectra is not None:
             members, n_sv = np.flatnonzero(alive), rec.sv_dw.shape[-1]
 
@@ -111,9 +116,9 @@ class Recorder:
             sv = self.tracker(dw, active) if self.tracker is not None else torch.linalg.svdvals(dw)
             rec.sv_dw[alive, j] = sv[:, : rec.sv_dw.shape[-1]].cpu().numpy()
         if rec.eig_w is not None:
-            rec.eig_w[alive, j] = leading_eigenvalues(ens.wrec[active], rec.eig_w.shape[-1]).cpu().numpy()
+            rec.eig_w[alive, j] = leading_eigenvalues(w[active], rec.eig_w.shape[-1]).cpu().numpy()
         if rec.weights is not None:
-            rec.weights[alive, j] = ens.wrec[active].cpu().numpy()
+            rec.weights[alive, j] = w[active].cpu().numpy()
 
     def record(self, epochs_done: int) -> TrainRecord:
         """The host record, filled from the device (waits for pending spectra)."""
@@ -124,6 +129,8 @@ class Recorder:
         rec.loss[...], rec.grad_norm[...] = hist[0], hist[1]
         if rec.accuracy is not None:
             rec.accuracy[...] = hist[2]
+        if rec.penalty is not None:
+            rec.penalty[...] = hist[self.penalty_row]
         rec.diverged_epoch[...] = self.diverged.cpu().numpy()
         rec.epochs_done = epochs_done
         return rec
@@ -134,9 +141,9 @@ class Recorder:
 
     def load_state(self, state: dict) -> None:
         self.host = TrainRecord(**state["record"])
-        rows = [self.host.loss, self.host.grad_norm] + ([] if self.host.accuracy is None else [self.host.accuracy])
+        rows = [self.host.loss, self.host.grad_norm] + [r for r in (self.host.accuracy, self.host.penalty) if r is not None]
         if len(rows) != self.hist.shape[0]:
-            raise ValueError("the checkpoint's history does not match this task (accuracy recorded or not)")
+            raise ValueError("the checkpoint's history does not match this run (accuracy or penalty recorded or not)")
         self.hist.copy_(torch.as_tensor(np.stack(rows)))
         self.diverged.copy_(torch.as_tensor(self.host.diverged_epoch))
         if self.tracker is not None:

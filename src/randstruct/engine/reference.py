@@ -10,17 +10,30 @@ from __future__ import annotations
 import torch
 
 
+PHI = {"tanh": torch.tanh, "linear": lambda x: x, "relu": torch.relu,
+       "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x))}  # log(1 + e^x) without overflow
+
+
 def _phi(x: torch.Tensor, nonlinearity: str) -> torch.Tensor:
-    return torch.tanh(x) if nonlinearity == "tanh" else x
+    return PHI[nonlinearity](x)
 
 
-def run(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str) -> torch.Tensor:
-    """Outputs (B, K, N_out) of one network on batch-first ``inputs`` (B, K, N_in)."""
+def run(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, x0_noise=None, rec_noise=None,
+        return_rates: bool = False):
+    """Outputs (B, K, N_out) of one network on batch-first ``inputs`` (B, K, N_in); ``x0_noise``
+    (B, N) and ``rec_noise`` (B, K, N) are added to x[0] and to x[k+1], already scaled."""
     x = x0.expand(inputs.shape[0], -1)
-    outputs = []
+    if x0_noise is not None:
+        x = x + x0_noise
+    outputs, rates = [], []
     for k in range(inputs.shape[1]):
         x = (1 - dt) * x + dt * (_phi(x, nonlinearity) @ wrec.T + inputs[:, k] @ wi + b)
-        outputs.append(_phi(x, nonlinearity) @ wo)
+        if rec_noise is not None:
+            x = x + rec_noise[:, k]
+        rates.append(_phi(x, nonlinearity))
+        outputs.append(rates[-1] @ wo)
+    if return_rates:
+        return torch.stack(outputs, dim=1), torch.stack(rates, dim=1)
     return torch.stack(outputs, dim=1)
 
 

@@ -2,8 +2,8 @@
 
 A network is identified by its gain ``g`` and its integer ``seed`` (the sample index). Every
 random draw that concerns it (initial connectivity, input/output vectors, training batches,
-evaluation batches, shuffles) comes from its own stream, derived from (seed, g, purpose) with
-NumPy's SeedSequence. So a network gets the same draws whether it is trained alone or inside
+evaluation batches, shuffles, sparsity masks, noise) comes from its own stream, derived from
+(seed, g, purpose) with NumPy's SeedSequence. So a network gets the same draws whether it is trained alone or inside
 any ensemble, and networks with the same seed but different g are independent draws, as in
 the paper (SPEC 1.2: a fresh draw for every (sample, g) pair).
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5, "dynamics": 6}
+STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5, "dynamics": 6,
+           "mask": 7, "noise": 8, "sim_noise": 9}
 
 
 def _g_key(g: float) -> int:

@@ -16,11 +16,12 @@ from typing import Callable
 
 import torch
 
-from randstruct.engine import kernels
+from randstruct.engine import constraints, kernels, penalties
 from randstruct.engine.batches import BatchStream, Prefetcher, can_start_workers
 from randstruct.engine.config import LR_RULES, OPTIMIZERS, SV_METHODS, TrainConfig
 from randstruct.engine.graphs import EpochGraphs
 from randstruct.engine.model import Ensemble
+from randstruct.engine.noise import NoiseSource
 from randstruct.engine.optim import EnsembleOptimizer, per_member
 from randstruct.engine.progress import TrainingBar
 from randstruct.engine.recording import TrainRecord, Recorder
@@ -59,9 +60,11 @@ class Trainer:
         on_cuda = torch.device(dev).type == "cuda"
         lr = config.learning_rates(ensemble.n, ensemble.g)
         self.recorder = Recorder(ensemble, config, lr, on_cuda if host_spectra is None else host_spectra,
-                                 accuracy=task.has_labels)
+                                 accuracy=task.has_labels, penalty=config.regularized)
         self.optimizer = EnsembleOptimizer(ensemble, config, torch.as_tensor(lr, dtype=ensemble.dtype, device=dev))
-        self.stream = BatchStream(task, ensemble, config.batch_size, data)
+        noise = NoiseSource(ensemble.options, task.dt, ensemble.n, ensemble.dtype != torch.float64) \
+            if ensemble.options.noisy else None
+        self.stream = BatchStream(task, ensemble, config.batch_size, data, noise)
         self.active = torch.ones(ensemble.size, dtype=torch.bool, device=dev)
         self.epoch = 0
         if cuda_graphs is None:
@@ -90,28 +93,41 @@ class Trainer:
         self._graphs = None
 
     # ------------------------------------------------------------------ one epoch
-    def forward_stage(self, inputs, targets, mask, decision=None):
-        """Loss and dL/dz of every member (and the decision accuracy of a task with labels); marks
-        members whose loss is not finite."""
-        ens, rec = self.ensemble, self.recorder
+    def forward_stage(self, *batch):
+        """Loss and dL/dz of every member (and the decision accuracy of a task with labels, and the
+        penalty of a regularized run); marks members whose loss is not finite. ``batch``: the
+        arrays named by the stream's :meth:`~BatchStream.names`."""
+        ens, rec, cfg = self.ensemble, self.recorder, self.config
+        arrays = dict(zip(self.stream.names(), batch))
+        inputs, targets, mask, decision = (arrays.get(k) for k in ("inputs", "targets", "mask", "decision"))
+        x0_noise, rec_noise = arrays.get("x0_noise"), arrays.get("rec_noise")
         shown = self.active.clone()
-        traces = [kernels.forward(inputs[c], ens.wi[c], ens.wrec[c], ens.wo[c], ens.b[c], ens.x0[c], self.dt,
-                                  ens.nonlinearity, workspace=w) for c, w in zip(self._chunks, self._workspaces)]
+        w = ens.w  # ens.wrec itself without Dale's law or sparsity
+        traces = [kernels.forward(inputs[c], ens.wi[c], w[c], ens.wo[c], ens.b[c], ens.x0[c], self.dt,
+                                  ens.nonlinearity, workspace=ws,
+                                  x0_noise=None if x0_noise is None else x0_noise[c],
+                                  rec_noise=None if rec_noise is None else rec_noise[c])
+                  for c, ws in zip(self._chunks, self._workspaces)]
         outputs = traces[0].outputs if len(traces) == 1 else torch.cat([t.outputs for t in traces])
         loss, d_out = self._loss(outputs, targets, mask)
         if decision is not None:
             rec.write(2, torch.where(shown, kernels.decision_accuracy(outputs, targets, decision), float("nan")))
-        rec.mark(self.active, torch.isfinite(loss))
+        finite, penalty_grad = torch.isfinite(loss), None
+        if cfg.regularized:
+            penalty, penalty_grad = penalties.weight_penalty(w, ens.w0, cfg)
+            if cfg.l2_rates:
+                penalty = penalty + torch.cat([penalties.rate_penalty(t, ens.n, cfg.l2_rates) for t in traces])
+            rec.write(rec.penalty_row, torch.where(shown, penalty, float("nan")))
+            finite = finite & torch.isfinite(penalty)
+        rec.mark(self.active, finite)
         d_out.mul_(per_member(self.active.to(d_out.dtype), d_out)).nan_to_num_(0.0)
         rec.write(0, torch.where(shown, loss, float("nan")))
-        return traces, d_out, shown
+        return traces, d_out, shown, w, penalty_grad
 
-    def backward_stage(self, traces, d_out, shown):
+    def backward_stage(self, traces, d_out, shown, w, penalty_grad):
         """Gradients, their norm, and the optimizer update of every member still finite."""
-        ens, cfg, rec = self.ensemble, self.config, self.recorder
-        parts = [kernels.backward(t, d_out[c], ens.wrec[c], ens.wo[c], self.dt, ens.nonlinearity, cfg.trainable,
-                                  workspace=w) for t, c, w in zip(traces, self._chunks, self._workspaces)]
-        grads = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        ens, rec = self.ensemble, self.recorder
+        grads = self.gradients(traces, d_out, w, penalty_grad)
         sq = sum(g.reshape(g.shape[0], -1).square().sum(dim=1) for g in grads.values())
         rec.write(1, torch.where(shown, sq.sqrt(), float("nan")))
         new = self.optimizer.proposal(grads, self.active, rec.epoch_t)
@@ -120,6 +136,21 @@ class Trainer:
         for name, value in new.items():
             p = getattr(ens, name)
             p.copy_(torch.where(per_member(self.active, value), value, p))
+
+    def gradients(self, traces, d_out, w, penalty_grad) -> dict[str, torch.Tensor]:
+        """Gradients of task loss plus penalty for the trained parameters (``wrec``: the trained
+        parameter, through the Dale signs and the mask)."""
+        ens, cfg = self.ensemble, self.config
+        coef = penalties.rate_coef(cfg.l2_rates, d_out.shape[1], d_out.shape[2], ens.n)
+        parts = [kernels.backward(t, d_out[c], w[c], ens.wo[c], self.dt, ens.nonlinearity, cfg.trainable,
+                                  workspace=ws, rate_coef=coef)
+                 for t, c, ws in zip(traces, self._chunks, self._workspaces)]
+        grads = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        if "wrec" in grads:
+            if penalty_grad is not None:
+                grads["wrec"] = grads["wrec"] + penalty_grad
+            grads["wrec"] = constraints.chain(grads["wrec"], ens.wrec, ens.sign, ens.mask)
+        return grads
 
     def snapshot_if_due(self) -> None:
         self.recorder.snapshot_if_due(self.epoch, self.ensemble, self.active)

@@ -75,13 +75,14 @@ def shard_ensemble(spec: RunSpec, shard: Shard) -> Ensemble:
     task = spec.make_task()
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     parts = [Ensemble.init(spec.n, [g[a]], seed[a:b].tolist(), task.n_in, task.n_out, spec.nonlinearity,
-                           DTYPES[spec.dtype], spec.device, spec.shared_vector, spec.x0_from_input)
+                           DTYPES[spec.dtype], spec.device, spec.shared_vector, spec.x0_from_input, spec.options)
              for a, b in zip(starts, np.r_[starts[1:], g.size])]
     if len(parts) == 1:
         return parts[0]
-    tensors = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("wi", "wrec", "wo", "b", "x0", "w0")}
+    names = ("wi", "wrec", "wo", "b", "x0", "w0") + tuple(k for k in ("sign", "mask") if getattr(parts[0], k) is not None)
+    tensors = {name: torch.cat([getattr(p, name) for p in parts]) for name in names}
     return Ensemble(**tensors, g=np.concatenate([p.g for p in parts]), seed=np.concatenate([p.seed for p in parts]),
-                    nonlinearity=spec.nonlinearity)
+                    nonlinearity=spec.nonlinearity, options=spec.options)
 
 
 def shard_spec(spec: RunSpec, shard: Shard) -> dict:

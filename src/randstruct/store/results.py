@@ -30,12 +30,15 @@ _DESCRIPTIONS = {
     "wo0": ("net", "unit", "channel_out"), "wo": ("net", "unit", "channel_out"),
     "b": ("net", "unit"), "x0": ("net", "unit"), "weights": ("net", "rec", "unit", "unit_pre"),
     "eig_w_rec": ("net", "rec", "eig_top"), "accuracy": ("net", "epoch"),
+    "penalty": ("net", "epoch"),
 }
 ATTRS = {
     "loss": "masked MSE (factor 1/2), or masked cross-entropy where spec.train.loss says so, of the "
             "training batch, before the update of that epoch",
     "accuracy": "decision accuracy on the training batch (argmax of the outputs summed over each trial's "
                 "decision steps vs the label), before the update of that epoch; tasks with labels only",
+    "penalty": "regularization penalty (l2_w, l2_dw, l2_rates: lambda times a mean of squares) on the training "
+               "batch, before the update of that epoch; not included in loss; regularized runs only",
     "grad_norm": "sqrt of the summed squared gradients of all trained parameters, before the update",
     "sv_dw": "singular values of W - W0 at the recorded epochs (weights before that epoch's update)",
     "diverged_epoch": "first epoch with non-finite loss or weights (-1: never); frozen from then on",

@@ -23,6 +23,7 @@ import torch
 
 from randstruct.engine import reference
 from randstruct.engine.model import Ensemble
+from randstruct.engine.options import ModelOptions
 from randstruct.engine.seeding import member_rng
 from randstruct.tasks import get_task
 from randstruct.engine.batches import BatchStream
@@ -31,6 +32,15 @@ from randstruct.engine.train import TrainConfig, Trainer
 TASK = "flipflop"
 BATCH = 32
 DEFAULT_SIZES = ((256, (1, 8, 40, 145)), (1024, (8,)))
+# model variants the suite can time beside the default model: (ModelOptions, TrainConfig) arguments
+MODELS = {
+    "default": ({}, {}),
+    "noise": (dict(noise_rec=0.2, noise_x0=1.0, noise_in=0.1), {}),
+    "dale": (dict(dale=0.8), {}),
+    "sparse": (dict(sparsity=0.5), {}),
+    "l2": ({}, dict(l2_dw=1e-3, l2_rates=1e-4)),
+    "all": (dict(noise_rec=0.2, noise_x0=1.0, noise_in=0.1, dale=0.8, sparsity=0.5), dict(l2_dw=1e-3, l2_rates=1e-4)),
+}
 
 
 def recurrent_flops(n: int, batch: int, steps: int) -> float:
@@ -152,18 +162,21 @@ def serve_serial(n: int, epochs: int, device="cpu") -> None:
 
 
 def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu", cuda_graphs: bool | None = None,
-                     tf32: bool = False, fixed_batch: bool = False, clock: SerialClock | None = None) -> dict:
+                     tf32: bool = False, fixed_batch: bool = False, clock: SerialClock | None = None,
+                     model: str = "default") -> dict:
     """Network-epochs/s of the ensemble trainer, and the share of task generation in an epoch.
 
     With ``fixed_batch`` every epoch reuses one batch, so no task generation at all: on an
     accelerator the batches are made in worker processes while the device trains, and the honest
     cost of that generation is how much slower training is with it than without (``run_suite``).
     On a CPU generation is part of the epoch and timed directly. The serial rates come from
-    ``clock``, or from a clock of this call's own.
+    ``clock``, or from a clock of this call's own. ``model`` names the options of ``MODELS``.
     """
     task = get_task(TASK)
-    config = TrainConfig(epochs=(epochs + 1) * (repeats + 1), batch_size=BATCH, rec_step=10**9)
-    ens = Ensemble.init(n, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out, device=device)
+    model_options, train_options = MODELS[model]
+    config = TrainConfig(epochs=(epochs + 1) * (repeats + 1), batch_size=BATCH, rec_step=10**9, **train_options)
+    ens = Ensemble.init(n, np.linspace(0, 1.8, n_net), 1, task.n_in, task.n_out, device=device,
+                        options=ModelOptions(**model_options))
     data = task.sample(BATCH, np.random.default_rng(0)) if fixed_batch else None
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -187,7 +200,7 @@ def measure_ensemble(n: int, n_net: int, epochs: int, repeats: int, device="cpu"
     times = timed["times"]
     share = float("nan")
     if not fixed_batch and not trainer.prefetching:
-        stream = BatchStream(task, ens, BATCH)
+        stream = BatchStream(task, ens, BATCH, noise=trainer.stream.noise)
         share = statistics.median(_timed(stream.next, 5, device)) / (statistics.median(times) / epochs)
     return {"rates": [n_net * epochs / t for t in times], "ceilings": timed["ceilings"], "serial": timed["serial"],
             "task_share": share, "peak_mb": _peak_memory_mb(device)}
@@ -221,11 +234,13 @@ def measure_serial(n: int, epochs: int, repeats: int, device="cpu") -> dict:
             "peak_mb": _peak_memory_mb(device)}
 
 
-def _in_subprocess(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: str) -> dict:
+def _in_subprocess(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: str,
+                   model: str = "default") -> dict:
     """Run one measurement in a fresh interpreter (own peak memory, no warm caches)."""
+    extra = "" if model == "default" else f", model={model!r}"
     code = (f"import json; from randstruct.tooling import bench; "
-            f"r = bench.measure_{kind}({n}, {'' if kind == 'serial' else f'{n_net}, '}{epochs}, {repeats}, {device!r}); "
-            f"print(json.dumps(r))")
+            f"r = bench.measure_{kind}({n}, {'' if kind == 'serial' else f'{n_net}, '}{epochs}, {repeats}, {device!r}"
+            f"{extra}); print(json.dumps(r))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -238,7 +253,7 @@ def _measure(kind: str, n: int, n_net: int, epochs: int, repeats: int, device: s
             torch.cuda.reset_peak_memory_stats(device)
             return measure_serial(n, epochs, repeats, device)
         return measure_ensemble(n, n_net, epochs, repeats, device, clock=clock, **options)
-    return _in_subprocess(kind, n, n_net, epochs, repeats, device)
+    return _in_subprocess(kind, n, n_net, epochs, repeats, device, options.get("model", "default"))
 
 
 def gpu_variants(ensembles) -> list[tuple[str, int, dict]]:
@@ -252,19 +267,27 @@ def gpu_variants(ensembles) -> list[tuple[str, int, dict]]:
     return out
 
 
-def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cpu", log=print) -> list[dict]:
+def model_variants(ensembles, models) -> list[tuple[str, int, dict]]:
+    """Per E, one row per model variant other than the default (timed right after the default's rows)."""
+    return [(f"ensemble E={e}, {m}", e, {"model": m}) for e in ensembles for m in models if m != "default"]
+
+
+def run_suite(sizes=DEFAULT_SIZES, epochs: int = 4, repeats: int = 3, device="cpu", log=print,
+              models=("default",)) -> list[dict]:
     """Every configuration of the suite; returns one row per configuration (also logged as it goes).
 
     "x serial" is the median over repeats of the ensemble's rate over the serial rate timed just
     before that repeat. On an accelerator the task share of a default row is 1 - its rate / the
     fixed-batch rate: the time that generating batches on the host adds to an epoch (variants other
-    than the default leave it blank)."""
+    than the default leave it blank). ``models`` adds rows for model variants (``MODELS``): their cost
+    is 1 - their rate / the default row's rate of the same E."""
     rows = []
     task = get_task(TASK)
     gpu = torch.device(device).type == "cuda"
     for n, ensembles in sizes:
         flop = recurrent_flops(n, BATCH, task.n_steps) / 1e9  # per network-epoch, in GFLOP
         variants = gpu_variants(ensembles) if gpu else [(f"ensemble E={e}", e, {}) for e in ensembles]
+        variants += model_variants(ensembles, models)
         fixed = {}
         # one clock per size on an accelerator (a process with its own device context takes seconds to start)
         clock = SerialClock(n, device) if gpu else None
