@@ -58,5 +58,6 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
                            glove=a.glove, executor=executor)
     failed = [c for c in result["claims"] if not c.passed]
     for c in failed:
-        print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)
+        print(f"{c.verdict} {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}"
+              + (f" ({c.missing})" if c.missing else ""), file=sys.stderr)
     return 1 if failed else 0
