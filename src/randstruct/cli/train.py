@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from randstruct.cli.common import UsageError, add_cluster_options, executor_from_args, parse_floats, parse_task_params
+from randstruct.cli.common import (UsageError, add_cluster_options, executor_from_args, parse_floats,
+                                   parse_task_params, print_thread_hint)
 from randstruct.engine.model import PARAMS
 from randstruct.engine.config import LOSSES
 from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
@@ -117,5 +118,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     n_net = run.data.sizes["net"]
     print(f"trained {n_net} networks x {spec.train.epochs} epochs in {wall:.1f} s "
           f"({n_net * spec.train.epochs / max(wall, 1e-9):,.1f} network-epochs/s) -> {a.out}")
+    if a.scheduler is None:
+        print_thread_hint(spec.device)
     print(f"next: randstruct info {a.out}")
     return 0
