@@ -115,6 +115,15 @@ class RunSpec:
     def from_dict(cls, d: dict, check_task: bool = True) -> "RunSpec":
         return cls(**d, check_task=check_task)
 
+    @classmethod
+    def stored(cls, d: dict) -> "RunSpec":
+        """A run's recorded spec: rebuilt with its task where the task's code is at hand, else as
+        recorded (reading a run needs no task; computing on it does)."""
+        try:
+            return cls.from_dict(d)
+        except ValueError:
+            return cls.from_dict(d, check_task=False)
+
 
 def train_config(train) -> TrainConfig:
     """A TrainConfig as is, or built from a dict of its fields (as ``to_dict`` writes them)."""
@@ -287,7 +296,7 @@ class Run:
 
     @functools.cached_property
     def spec(self) -> RunSpec:
-        return RunSpec.from_dict(self.config["spec"], check_task=False)
+        return RunSpec.stored(self.config["spec"])
 
     def task(self) -> Task:
         """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial); this
@@ -327,7 +336,7 @@ def load(path: str | Path) -> Run:
         raise store.RunError(f"{path} is a {config['kind']} run, not an RNN ensemble; "
                              f"use the {config['kind']} tools (randstruct {config['kind']} ...) for it")
     try:
-        spec = RunSpec.from_dict(config["spec"], check_task=False)
+        spec = RunSpec.stored(config["spec"])
     except (KeyError, TypeError, ValueError) as err:
         raise store.RunError(f"{path / store.CONFIG} holds no valid run spec ({err})") from None
     data = store.open_results(path)
