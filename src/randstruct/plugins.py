@@ -11,6 +11,8 @@ import importlib
 from importlib import metadata
 from typing import Any, Callable
 
+from randstruct.errors import UserInputError, user_code_error
+
 
 def class_reference(cls: type) -> str:
     """``module:QualName``, what :func:`import_reference` imports."""
@@ -22,16 +24,18 @@ def import_reference(ref: str, what: str, check: Callable[[Any], type]) -> type:
     passed through ``check``; ``what`` ("task", "analysis") words the one-line errors."""
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"invalid {what} reference {ref!r}: expected package.module:ClassName")
+        raise UserInputError(f"invalid {what} reference {ref!r}: expected package.module:ClassName")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"{what} {ref!r}: cannot import module {module_name!r} ({err}); install it or add its "
-                         "folder to PYTHONPATH") from None
+        raise UserInputError(f"{what} {ref!r}: cannot import module {module_name!r} ({err}); install it or add its "
+                             "folder to PYTHONPATH") from None
+    except Exception as err:  # a SyntaxError or any failure of the module's own code
+        raise user_code_error(f"{what} module {module_name!r}", err) from err
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"{what} {ref!r}: module {module_name!r} has no {attr!r}")
+            raise UserInputError(f"{what} {ref!r}: module {module_name!r} has no {attr!r}")
         obj = getattr(obj, part)
     return check(obj)
 
@@ -42,8 +46,8 @@ def entry_point(group: str, name: str, what: str) -> Any | None:
         if ep.name == name:
             try:
                 return ep.load()
-            except Exception as err:  # a broken plug-in: say which one, in one line
-                raise ValueError(f"{what} {name!r} from entry point {ep.value!r} could not be loaded: {err}") from None
+            except Exception as err:  # a broken plug-in is the user's code
+                raise user_code_error(f"{what} {name!r} from entry point {ep.value!r}", err) from err
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,13 +18,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from randstruct import store
+from randstruct import memory, store
+from randstruct.engine.batches import check_mask
 from randstruct.engine.device import check_device
 from randstruct.engine.model import Ensemble, check_grid
 from randstruct.engine.options import ModelOptions
+from randstruct.errors import UserInputError
 from randstruct.tasks import Task, get_task
 from randstruct.tasks.registry import BUILTIN, TASKS, class_reference, import_class
-from randstruct.engine.train import TrainConfig, Trainer, check_training
+from randstruct.engine.train import TrainConfig, Trainer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KIND = "rnn"
@@ -59,27 +61,22 @@ class RunSpec:
     readout: str = "small"
     dale: float | None = None
     sparsity: float = 0.0
-    # False: a stored spec read back (config.json); the task's code is needed to compute, not to read
-    check_task: InitVar[bool] = True
 
     @property
     def options(self) -> ModelOptions:
         return ModelOptions(self.noise_rec, self.noise_x0, self.noise_in, self.readout, self.dale, self.sparsity)
 
-    def __post_init__(self, check_task: bool) -> None:
-        object.__setattr__(self, "train", train_config(self.train))
+    def __post_init__(self) -> None:
         gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
         for name, value in self.options.to_dict().items():  # validated and normalised (ints to floats)
             object.__setattr__(self, name, value)
         object.__setattr__(self, "g", tuple(float(x) for x in gs))
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
-        self.train.learning_rates(self.n, np.repeat(self.g, len(self.seeds)))  # refuses lr = 0 before any work
-        if not check_task:
-            return
+            raise UserInputError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
         task = self.make_task()
         object.__setattr__(self, "task_params", task.params())
+        self.train.learning_rates(self.n, np.repeat(self.g, len(self.seeds)))  # refuses lr = 0 before any work
         if not self.task_class and self.task in TASKS and self.task not in BUILTIN:
             object.__setattr__(self, "task_class", class_reference(type(task)))
 
@@ -87,12 +84,12 @@ class RunSpec:
         """The task, rebuilt from its reference; a one-line ValueError says what to install or import."""
         if self.task_class and self.task not in TASKS and ":" not in self.task:
             if self.task_class.startswith("__main__:"):
-                raise ValueError(f"task {self.task!r} is not registered in this process and was defined in a "
-                                 "script (__main__): import or run the code that registers it first")
+                raise UserInputError(f"task {self.task!r} is not registered in this process and was defined in a "
+                                     "script (__main__): import or run the code that registers it first")
             try:
                 import_class(self.task_class)  # registers the name if its module does so on import
             except ValueError as err:
-                raise ValueError(f"task {self.task!r} is not registered: {err}") from None
+                raise UserInputError(f"task {self.task!r} is not registered: {err}") from None
             if self.task not in TASKS:
                 return get_task(self.task_class, **self.task_params)
         return get_task(self.task, **self.task_params)
@@ -112,36 +109,12 @@ class RunSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, check_task: bool = True) -> "RunSpec":
-        return cls(**d, check_task=check_task)
-
-    @classmethod
-    def stored(cls, d: dict) -> "RunSpec":
-        """A run's recorded spec: rebuilt with its task where the task's code is at hand, else as
-        recorded (reading a run needs no task; computing on it does)."""
-        try:
-            return cls.from_dict(d)
-        except ValueError:
-            return cls.from_dict(d, check_task=False)
-
-
-def train_config(train) -> TrainConfig:
-    """A TrainConfig as is, or built from a dict of its fields (as ``to_dict`` writes them)."""
-    if isinstance(train, TrainConfig):
-        return train
-    if not isinstance(train, dict):
-        raise ValueError(f"train must be a TrainConfig or a dict of its fields, got {type(train).__name__}")
-    allowed = [f.name for f in dataclasses.fields(TrainConfig)]
-    unknown = sorted(set(train) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown train field {unknown[0]!r}; allowed: {', '.join(allowed)}")
-    if "epochs" not in train:
-        raise ValueError("train needs 'epochs' (the number of updates)")
-    d = dict(train)
-    for key in ("betas", "trainable"):
-        if isinstance(d.get(key), list):
-            d[key] = tuple(d[key])
-    return TrainConfig(**d)
+    def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        train = dict(d.pop("train"))
+        train["betas"] = tuple(train["betas"])
+        train["trainable"] = tuple(train["trainable"])
+        return cls(**d, train=TrainConfig(**train))
 
 
 @dataclass(frozen=True)
@@ -178,12 +151,12 @@ def execute(spec: RunSpec, out: str | Path, overwrite: bool = False, resume: boo
     out = Path(out)
     check_device(spec.device)
     check_memory(spec)
-    ensemble = check_trainable(spec)
+    check_mask(spec.make_task(), None)  # a user's task that fails or makes NaN targets: refused before any write
     if resume and (out / "shards").is_dir():
         raise store.RunError(f"{out} was trained in shards on a Dask cluster; resume it with --scheduler")
     with store.run_lock(out, "train"):
         checkpoint = prepare_run(out, spec, overwrite, resume)
-        train_into(out, spec, ensemble, checkpoint, progress, checkpoint_every)
+        train_into(out, spec, spec.make_ensemble(), checkpoint, progress, checkpoint_every)
     return load(out)
 
 
@@ -216,14 +189,6 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
     return ds
 
 
-def check_trainable(spec: RunSpec) -> Ensemble:
-    """The initial networks, once everything the trainer would refuse has been checked (the task's
-    trials included), so that a refused run leaves nothing on disk."""
-    ensemble = spec.make_ensemble()
-    check_training(ensemble, spec.make_task(), spec.train, probe=True)
-    return ensemble
-
-
 def memory_estimate(spec: RunSpec) -> int:
     """Bytes a run needs at its peak, roughly: per network the kernels' augmented trace, deltas,
     outputs and batch arrays (with their noise), about ten N x N matrices (W, W0, optimizer moments,
@@ -243,27 +208,10 @@ def memory_estimate(spec: RunSpec) -> int:
     return len(spec.g) * len(spec.seeds) * per_net
 
 
-def available_memory(device: str) -> int | None:
-    """Free bytes on ``device`` (MemAvailable on a Linux host), or None where it cannot be told."""
-    if device.startswith("cuda"):
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def check_memory(spec: RunSpec) -> None:
     """Refuse a run that cannot fit before anything is allocated or written."""
-    need, free = memory_estimate(spec), available_memory(spec.device)
-    if free is not None and need > free:
-        raise ValueError(f"this run needs about {need / 2**30:.3g} GiB of memory on {spec.device} but "
-                         f"{free / 2**30:.3g} GiB are free; use fewer networks, a smaller N, a smaller batch "
-                         f"or shorter trials")
+    memory.require(memory_estimate(spec), spec.device, "this run",
+                   "use fewer networks, a smaller N, a smaller batch or shorter trials")
 
 
 def results_dataset(spec: RunSpec, initial: Ensemble, trainer: Trainer) -> xr.Dataset:
@@ -296,22 +244,18 @@ class Run:
 
     @functools.cached_property
     def spec(self) -> RunSpec:
-        return RunSpec.stored(self.config["spec"])
+        return RunSpec.from_dict(self.config["spec"])
 
     def task(self) -> Task:
-        """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial); this
-        needs the task's code, reading the run does not."""
+        """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial)."""
         if "_task" not in self.__dict__:
-            try:
-                self.__dict__["_task"] = self.spec.make_task()
-            except ValueError as err:
-                raise ValueError(f"{self.path} can be read without its task's code, but this needs it: {err}") from None
+            self.__dict__["_task"] = self.spec.make_task()
         return self.__dict__["_task"]
 
     def ensemble(self, which: str = "final", device: str = "cpu", dtype: torch.dtype | None = None) -> Ensemble:
         """The stored networks as an :class:`Ensemble` (``which``: "final" or "initial")."""
         if which not in ("final", "initial"):
-            raise ValueError(f"which must be 'final' or 'initial', got {which!r}")
+            raise UserInputError(f"which must be 'final' or 'initial', got {which!r}")
         ds, spec = self.data, self.spec
         dtype = dtype or DTYPES[spec.dtype]
         final = which == "final"
@@ -336,7 +280,7 @@ def load(path: str | Path) -> Run:
         raise store.RunError(f"{path} is a {config['kind']} run, not an RNN ensemble; "
                              f"use the {config['kind']} tools (randstruct {config['kind']} ...) for it")
     try:
-        spec = RunSpec.stored(config["spec"])
+        spec = RunSpec.from_dict(config["spec"])
     except (KeyError, TypeError, ValueError) as err:
         raise store.RunError(f"{path / store.CONFIG} holds no valid run spec ({err})") from None
     data = store.open_results(path)

@@ -14,6 +14,8 @@ import scipy.integrate
 import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
+from randstruct.errors import UserInputError
+
 __all__ = [
     "TRACE_KEYS",
     "beta",
@@ -49,7 +51,7 @@ def _check_g(g: ArrayLike) -> Array:
     ok = (g >= 0) & (g < 1)
     if not np.all(ok):
         bad = g[~ok] if g.ndim else g
-        raise ValueError(f"g must satisfy 0 <= g < 1 for the linear theory, got g = {bad}")
+        raise UserInputError(f"g must satisfy 0 <= g < 1 for the linear theory, got g = {bad}")
     return g
 
 
@@ -180,7 +182,7 @@ def learning_rate(eta0: ArrayLike, g: ArrayLike) -> Array:
 
 def _check_order(order: int) -> None:
     if order not in (1, 2, 3):
-        raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
+        raise UserInputError(f"order must be 1, 2 or 3, got {order!r}")
 
 
 def _series(x: ArrayLike, order: int, c3: ArrayLike) -> Array:
@@ -267,9 +269,9 @@ def theory_curves(x: ArrayLike, zhat: ArrayLike, g: ArrayLike) -> dict[str, Arra
     x = np.asarray(x, dtype=float)
     zhat = np.asarray(zhat, dtype=float)
     if x.ndim == 0:
-        raise ValueError("x must be a grid (at least one axis)")
+        raise UserInputError("x must be a grid (at least one axis)")
     if np.any(zhat <= 0):
-        raise ValueError(f"the cut rule needs zhat > 0, got zhat = {zhat}")
+        raise UserInputError(f"the cut rule needs zhat > 0, got zhat = {zhat}")
     shape = np.broadcast_shapes(x.shape, zhat.shape, np.shape(g))
 
     def freeze(curve: Array, crossed: Array) -> Array:
@@ -302,7 +304,7 @@ def exact_flow_g0(tau: ArrayLike, zhat: float) -> dict[str, Array]:
     """
     tau = np.asarray(tau, dtype=float)
     if tau.ndim != 1 or tau.size == 0 or tau[0] < 0 or tau[-1] <= 0 or np.any(np.diff(tau) < 0):
-        raise ValueError("tau must be a non-decreasing 1-D grid with tau >= 0 and tau[-1] > 0")
+        raise UserInputError("tau must be a non-decreasing 1-D grid with tau >= 0 and tau[-1] > 0")
 
     def rhs(_t: float, a: Array) -> Array:
         A = a.reshape(2, 2)

@@ -7,6 +7,7 @@ import torch
 from randstruct.engine.batches import BatchStream, Prefetcher, make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import UserInputError
 from randstruct.tasks import Batch, get_task
 
 G = [0.0, 0.6, 1.2]
@@ -66,13 +67,23 @@ def test_prefetched_batches_and_states_equal_the_plain_stream(workers):
 
 
 def test_a_failing_worker_reports_its_error():
+    """A failure of the error policy (here bad input) reaches the trainer as itself; anything else
+    (a bug) as a RuntimeError carrying the worker's traceback."""
     task = get_task("flipflop")
     ens = Ensemble.init(16, G, 1, task.n_in, task.n_out)
     stream = BatchStream(task, ens, 4)
     stream.batch_size = 0  # every draw in the workers now raises
     prefetch = Prefetcher(stream, depth=2, workers=2)
     try:
-        with pytest.raises(RuntimeError, match="batch must be an integer >= 1"):
+        with pytest.raises(UserInputError, match="batch must be an integer >= 1"):
+            prefetch.next()
+    finally:
+        prefetch.close()
+    stream = BatchStream(task, ens, 4)
+    object.__setattr__(task, "draw", lambda batch, rng: 1 / 0)  # the workers are forked with it
+    prefetch = Prefetcher(stream, depth=2, workers=2)
+    try:
+        with pytest.raises(RuntimeError, match="(?s)failed in a worker process.*ZeroDivisionError"):
             prefetch.next()
     finally:
         prefetch.close()

@@ -10,6 +10,7 @@ import torch
 
 from randstruct import store
 from randstruct.cli import Parser
+from randstruct.errors import classify
 from randstruct.paper.sentiment import cli as scli
 from randstruct.paper.sentiment.corpus import write_corpus
 from randstruct.paper.sentiment.plot import recovery_rank, summary
@@ -156,8 +157,8 @@ def _main(argv):
     scli.add_parser(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     try:
         return scli.run(parser.parse_args(argv))
-    except Exception as err:  # noqa: BLE001 - the main CLI catches UsageError, RunError and ValueError
-        if type(err).__name__ not in ("UsageError", "RunError", "DataError", "ValueError"):
+    except Exception as err:  # noqa: BLE001 - the main CLI reports the error policy's failures in one line
+        if classify(err) is None:
             raise
         print(f"randstruct: error: {err}")
         return 2

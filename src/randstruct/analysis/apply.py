@@ -19,6 +19,7 @@ from randstruct import store
 from randstruct.analysis.base import DEFAULT_CHUNK_BYTES, Analysis, check_output, key, make_params
 from randstruct.analysis.registry import DEFAULT, get_analysis
 from randstruct.engine.device import check_device
+from randstruct.errors import UserInputError, owner, user_code
 from randstruct.runs import Run, load
 
 Request = tuple  # (Analysis subclass, its Params instance)
@@ -32,8 +33,8 @@ def requests(analyses: Iterable[str | type] | None = None, params: dict | None =
     params = dict(params or {})
     unknown = sorted(set(params) - {c.name for c in classes})
     if unknown:
-        raise ValueError(f"parameters given for {unknown[0]!r}, which is not among the analyses asked for "
-                         f"({', '.join(c.name for c in classes)})")
+        raise UserInputError(f"parameters given for {unknown[0]!r}, which is not among the analyses asked for "
+                             f"({', '.join(c.name for c in classes)})")
     return [(c, make_params(c, params.get(c.name))) for c in classes]
 
 
@@ -62,7 +63,8 @@ def compute(run: Run, request: Request, device: str = "cpu", progress: bool = Fa
     cls, params = request
     analysis = cls(progress=progress, chunk_bytes=chunk_bytes)
     task, ens = run.task(), run.ensemble("final", device=device)
-    out = analysis.compute(ens, task, run.data, params)
+    with user_code(owner(cls, "analysis")):  # a user's plug-in failing is named as such
+        out = analysis.compute(ens, task, run.data, params)
     check_output(analysis, out, analysis.variables_for(task), ens.size)
     return label(analysis, out, task, run.data, params)
 

@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 import xarray as xr
 
+from randstruct.errors import UserInputError
+
 DEFAULT_CHUNK_BYTES = 1 << 28
 
 
@@ -58,22 +60,24 @@ def check_analysis_class(cls: Any) -> type[Analysis]:
     """``cls`` if it is an Analysis subclass that fulfils the contract, else a one-line ValueError."""
     label = getattr(cls, "__qualname__", repr(cls))
     if not (isinstance(cls, type) and issubclass(cls, Analysis)):
-        raise ValueError(f"{label} is not a randstruct.analysis.Analysis subclass (see docs/analyses.md)")
+        raise UserInputError(f"{label} is not a randstruct.analysis.Analysis subclass (see docs/analyses.md)")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name or ":" in name or "," in name:
-        raise ValueError(f"analysis class {label}: name must be a non-empty string without ':' or ',', got {name!r}")
+        raise UserInputError(f"analysis class {label}: name must be a non-empty string without ':' or ',', "
+                             f"got {name!r}")
     if not dataclasses.is_dataclass(getattr(cls, "Params", None)):
-        raise ValueError(f"analysis class {label}: Params must be a dataclass of its parameters (see docs/analyses.md)")
+        raise UserInputError(f"analysis class {label}: Params must be a dataclass of its parameters "
+                             "(see docs/analyses.md)")
     missing = [f.name for f in dataclasses.fields(cls.Params) if f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise ValueError(f"analysis class {label}: every parameter needs a default, {', '.join(missing)} has none")
+        raise UserInputError(f"analysis class {label}: every parameter needs a default, {', '.join(missing)} has none")
     variables = getattr(cls, "variables", None)
     if not isinstance(variables, dict) or not variables or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in variables.items()):
-        raise ValueError(f"analysis class {label}: variables must map each returned variable to its description")
+        raise UserInputError(f"analysis class {label}: variables must map each returned variable to its description")
     if cls.compute is Analysis.compute:
-        raise ValueError(f"analysis class {label} does not implement compute (see docs/analyses.md)")
+        raise UserInputError(f"analysis class {label} does not implement compute (see docs/analyses.md)")
     return cls
 
 
@@ -83,8 +87,8 @@ def make_params(cls: type[Analysis], given: dict | None = None):
     allowed = [f.name for f in dataclasses.fields(cls.Params)]
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for analysis {cls.name!r}; allowed: "
-                         f"{', '.join(allowed) or 'none'}")
+        raise UserInputError(f"unknown parameter {unknown[0]!r} for analysis {cls.name!r}; allowed: "
+                             f"{', '.join(allowed) or 'none'}")
     return cls.Params(**given)
 
 
@@ -97,13 +101,13 @@ def check_output(analysis: Analysis, out: xr.Dataset, names: dict[str, str], siz
     """The plug-in kept its contract: exactly its variables, each with ``net`` first of the members' length."""
     label = f"analysis {analysis.name!r} ({type(analysis).__module__}.{type(analysis).__qualname__})"
     if not isinstance(out, xr.Dataset):
-        raise ValueError(f"{label}: compute must return an xarray.Dataset, got {type(out).__name__}")
+        raise UserInputError(f"{label}: compute must return an xarray.Dataset, got {type(out).__name__}")
     got, want = set(out.data_vars), set(names)
     if got != want:
         extra, lacking = sorted(got - want), sorted(want - got)
-        raise ValueError(f"{label}: compute returned variables that do not match its declared ones "
-                         f"(missing: {', '.join(lacking) or 'none'}; undeclared: {', '.join(extra) or 'none'})")
+        raise UserInputError(f"{label}: compute returned variables that do not match its declared ones "
+                             f"(missing: {', '.join(lacking) or 'none'}; undeclared: {', '.join(extra) or 'none'})")
     for name, var in out.data_vars.items():
         if not var.dims or var.dims[0] != "net" or var.shape[0] != size:
-            raise ValueError(f"{label}: variable {name!r} must have the dimension net (length {size}) first, "
-                             f"got dims {var.dims} of shape {var.shape}")
+            raise UserInputError(f"{label}: variable {name!r} must have the dimension net (length {size}) first, "
+                                 f"got dims {var.dims} of shape {var.shape}")

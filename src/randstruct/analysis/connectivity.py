@@ -13,6 +13,7 @@ import xarray as xr
 from randstruct.engine.constraints import shuffle_constrained
 from randstruct.engine.options import ModelOptions
 from randstruct.engine.spectra import leading_eigenvalues
+from randstruct.errors import UserInputError
 
 SHUFFLE_VARIANTS = ("full", "rowcol", "resample")
 SHUFFLE_CODES = {"full": 1, "rowcol": 2, "resample": 3}
@@ -24,7 +25,7 @@ def shuffle_w0(w0: np.ndarray, g: float, variant: str, rng: np.random.Generator,
     sparsity one that keeps the column signs and the zero pattern (see ``shuffle_constrained``)."""
     if options.constrained:
         if variant not in SHUFFLE_VARIANTS:
-            raise ValueError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
+            raise UserInputError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
         return shuffle_constrained(w0, g, variant, rng, options)
     n = w0.shape[-1]
     if variant == "full":
@@ -33,14 +34,14 @@ def shuffle_w0(w0: np.ndarray, g: float, variant: str, rng: np.random.Generator,
         return w0[rng.permutation(n)][:, rng.permutation(n)]
     if variant == "resample":
         return g * rng.standard_normal((n, n)) / np.sqrt(n)
-    raise ValueError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
+    raise UserInputError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
 
 
 def svd64(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched float64 SVD; refuses non-finite weights with the offending members named."""
     bad = (~torch.isfinite(m.reshape(m.shape[0], -1)).all(dim=1)).nonzero().flatten().tolist()
     if bad:
-        raise ValueError(f"cannot analyse non-finite weights (members {bad})")
+        raise UserInputError(f"cannot analyse non-finite weights (members {bad})")
     return torch.linalg.svd(m.double(), full_matrices=False)
 
 
@@ -99,7 +100,7 @@ def functional_rank(trunc_loss: np.ndarray | xr.DataArray, threshold: float = 0.
         da = trunc_loss.transpose(..., "rank")
         labels = da["rank"].values
         if 0 not in labels:
-            raise ValueError("functional rank needs the rank-0 loss as reference")
+            raise UserInputError("functional rank needs the rank-0 loss as reference")
         ref = da.sel(rank=0).values
         res = first_below(da.values, ref, threshold, labels)
         kept = {k: v for k, v in da.coords.items() if "rank" not in v.dims}

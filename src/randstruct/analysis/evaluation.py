@@ -21,6 +21,7 @@ from randstruct.analysis.connectivity import SHUFFLE_CODES, SHUFFLE_VARIANTS, sh
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import UserInputError
 from randstruct.tasks import Batch, Task
 
 EVAL_POLICIES = ("fixed", "fresh")
@@ -43,11 +44,12 @@ class Evaluator:
     def __init__(self, ens: Ensemble, task: Task, eval_trials: int, eval_policy: str, chunk_bytes: int,
                  loss: str = "mse"):
         if eval_policy not in EVAL_POLICIES:
-            raise ValueError(f"unknown eval_policy {eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
+            raise UserInputError(f"unknown eval_policy {eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
         if int(eval_trials) != eval_trials or eval_trials < 1:
-            raise ValueError(f"eval_trials must be an integer >= 1, got {eval_trials}")
+            raise UserInputError(f"eval_trials must be an integer >= 1, got {eval_trials}")
         if task.n_in != ens.n_in or task.n_out != ens.n_out:
-            raise ValueError(f"task {task.name!r} does not fit networks with {ens.n_in} inputs / {ens.n_out} outputs")
+            raise UserInputError(f"task {task.name!r} does not fit networks with {ens.n_in} inputs / {ens.n_out} "
+                                 "outputs")
         self.ens, self.task, self.loss_kind = ens, task, loss
         # a deterministic task gives identical trials: one is enough
         self.trials = int(eval_trials) if task.stochastic else 1
@@ -114,7 +116,7 @@ def member_pairs(n_net: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def truncation_plan(ens: Ensemble, ranks: np.ndarray, of: str) -> Plan:
     if of not in ("dw", "w"):
-        raise ValueError(f"of must be 'dw' or 'w', got {of!r}")
+        raise UserInputError(f"of must be 'dw' or 'w', got {of!r}")
     w64 = ens.wrec.double()
     base = ens.w0.double() if of == "dw" else torch.zeros_like(w64)
     u, s, vh = svd64(w64 - base)
@@ -133,7 +135,7 @@ def truncation_plan(ens: Ensemble, ranks: np.ndarray, of: str) -> Plan:
 
 def shuffle_plan(ens: Ensemble, shuffles: int, variant: str) -> Plan:
     if variant not in SHUFFLE_VARIANTS:
-        raise ValueError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
+        raise UserInputError(f"unknown shuffle variant {variant!r}; allowed: {', '.join(SHUFFLE_VARIANTS)}")
     w0 = ens.w0.double().cpu().numpy()
     dw = ens.wrec.double() - ens.w0.double()
     nets, k = member_pairs(ens.size, np.arange(shuffles))
@@ -176,11 +178,11 @@ def run_plans(ens: Ensemble, task: Task, plans: list[Plan], eval_trials: int, ev
 def rank_values(ranks: int | Sequence[int], n: int) -> np.ndarray:
     if np.isscalar(ranks):
         if int(ranks) != ranks or ranks < 0:
-            raise ValueError(f"ranks must be an integer >= 0, got {ranks}")
+            raise UserInputError(f"ranks must be an integer >= 0, got {ranks}")
         return np.arange(min(int(ranks), n) + 1)
     values = np.asarray(ranks, dtype=np.int64)
     if values.ndim != 1 or values.size == 0 or values.min() < 0 or values.max() > n:
-        raise ValueError(f"ranks must lie in 0..{n}, got {list(ranks)}")
+        raise UserInputError(f"ranks must lie in 0..{n}, got {list(ranks)}")
     return values
 
 
@@ -220,4 +222,4 @@ def final_losses(ens: Ensemble, task: Task, eval_trials: int = 512, eval_policy:
 
 def check_count(value: int, name: str) -> None:
     if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value}")
+        raise UserInputError(f"{name} must be an integer >= 1, got {value}")

@@ -9,6 +9,7 @@ imports none of them (the dynamics analysis itself reads the analysis package).
 from __future__ import annotations
 
 from randstruct.analysis.base import Analysis, check_analysis_class
+from randstruct.errors import UserInputError
 from randstruct.plugins import class_reference, entry_point, entry_point_names, import_reference
 
 ENTRY_POINTS = "randstruct.analyses"
@@ -29,8 +30,8 @@ def register_analysis(cls: type[Analysis] | None = None, *, replace: bool = Fals
         builtin = c.name in BUILTIN and class_reference(c) != BUILTIN[c.name]
         if builtin or (old is not None and old is not c and not replace):
             where = BUILTIN[c.name] if builtin else class_reference(old)
-            raise ValueError(f"analysis name {c.name!r} is already registered to {where}"
-                             + ("" if builtin else "; pass replace=True to override"))
+            raise UserInputError(f"analysis name {c.name!r} is already registered to {where}"
+                                 + ("" if builtin else "; pass replace=True to override"))
         ANALYSES[c.name] = c
         return c
 
@@ -46,7 +47,7 @@ def get_analysis(ref: str) -> type[Analysis]:
     if isinstance(ref, type):
         return check_analysis_class(ref)
     if not isinstance(ref, str) or not ref:
-        raise ValueError(f"unknown analysis {ref!r}; allowed: {', '.join(known_analyses())} or module:Class")
+        raise UserInputError(f"unknown analysis {ref!r}; allowed: {', '.join(known_analyses())} or module:Class")
     if ref in ANALYSES:
         return ANALYSES[ref]
     if ref in BUILTIN:
@@ -56,5 +57,5 @@ def get_analysis(ref: str) -> type[Analysis]:
         return ANALYSES.get(cls.name) if ANALYSES.get(cls.name) is cls else register_analysis(cls)
     found = entry_point(ENTRY_POINTS, ref, "analysis")
     if found is None:
-        raise ValueError(f"unknown analysis {ref!r}; allowed: {', '.join(known_analyses())} or module:Class")
+        raise UserInputError(f"unknown analysis {ref!r}; allowed: {', '.join(known_analyses())} or module:Class")
     return register_analysis(check_analysis_class(found))

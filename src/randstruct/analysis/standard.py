@@ -10,11 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from randstruct import memory
 from randstruct.analysis.base import Analysis
 from randstruct.analysis.connectivity import (SHUFFLE_CODES, SHUFFLE_VARIANTS, connectivity_spectra,
                                               convergence_epoch, functional_rank, sv_stats, svd64)
 from randstruct.analysis.evaluation import (EVAL_CODES, EVAL_POLICIES, check_count, final_plan, net_coords,
                                             rank_values, run_plans, shuffle_plan, truncation_plan)
+from randstruct.errors import UserInputError
 
 SHUFFLE_NAMES = {"full": "shuffle_loss", "rowcol": "shuffle_loss_rowcol", "resample": "shuffle_loss_resample"}
 
@@ -80,11 +82,11 @@ class ConnectivityParams:
         check_count(self.shuffles, "shuffles")
         check_count(self.eval_trials, "eval_trials")
         if self.eval_policy not in EVAL_POLICIES:
-            raise ValueError(f"unknown eval_policy {self.eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
+            raise UserInputError(f"unknown eval_policy {self.eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
         if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+            raise UserInputError(f"threshold must be in (0, 1), got {self.threshold}")
         if isinstance(self.ranks, bool) or int(self.ranks) != self.ranks or self.ranks < 0:
-            raise ValueError(f"ranks must be an integer >= 0, got {self.ranks}")
+            raise UserInputError(f"ranks must be an integer >= 0, got {self.ranks}")
 
 
 class Connectivity(Analysis):
@@ -110,6 +112,11 @@ class Connectivity(Analysis):
 
     def compute(self, ens, task, ds: xr.Dataset, params: ConnectivityParams) -> xr.Dataset:
         """Every variable of ``DESCRIPTIONS`` (and the accuracy ones where ``task`` has labels)."""
+        trials = params.eval_trials if task.stochastic else 1
+        memory.require(memory.analysis_bytes(ens.size, ens.n, task.n_in, task.n_out, task.n_steps, task.has_labels,
+                                             ens.wrec.element_size(), trials, params.eval_policy == "fixed",
+                                             min(params.ranks, ens.n), params.shuffles, self.chunk_bytes),
+                       str(ens.device), "this analysis", "use fewer --eval-trials, --shuffles or --ranks")
         r = rank_values(params.ranks, ens.n)
         plans = [final_plan(ens), truncation_plan(ens, r, "dw"), truncation_plan(ens, r, "w")]
         plans += [shuffle_plan(ens, params.shuffles, v) for v in SHUFFLE_VARIANTS]

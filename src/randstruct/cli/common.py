@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 
+from randstruct.errors import UserInputError, require
 
-class UsageError(Exception):
+
+class UsageError(UserInputError):
     """Bad command-line input."""
 
 
@@ -35,11 +38,25 @@ def parse_floats(text: str, option: str) -> list[float]:
             values = np.arange(start, stop + step / 2, step)
             return [round(float(v), 12) for v in values]
         values = [float(p) for p in text.split(",")]
+    except UsageError:
+        raise
     except ValueError:
         raise UsageError(f"invalid {option} value {text!r}: {example}") from None
     if not all(np.isfinite(values)):
         raise UsageError(f"invalid {option} value {text!r}: numbers must be finite")
     return values
+
+
+def check_writable(path: Path, option: str) -> Path:
+    """``path`` if it can be written (its folder, created if need be, lies in a writable folder);
+    checked before any work so that a read-only run folder costs nothing."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
+        raise UserInputError(f"cannot write {path}: {parent} is not a folder you may write to; "
+                             f"choose another {option}")
+    return path
 
 
 def parse_task_params(items: list[str]) -> dict:
@@ -76,6 +93,7 @@ def executor_from_args(a: argparse.Namespace):
         from randstruct.executors import InProcess
 
         return InProcess()
+    require("distributed", "--scheduler needs", "distributed")
     from randstruct.executors.scheduler import check_threads, parse_scheduler
 
     spec = parse_scheduler(a.scheduler)
@@ -85,24 +103,3 @@ def executor_from_args(a: argparse.Namespace):
     from randstruct.executors import make_executor
 
     return make_executor(a.scheduler, shard_size=a.shard_size, threads=a.threads)
-
-
-def thread_hint(device: str = "cpu") -> str | None:
-    """The OMP_NUM_THREADS=1 advice, when it applies: CPU training with several torch threads while
-    the machine's load exceeds its free cores (threads then wait for each other; several-fold slower)."""
-    if device != "cpu" or "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
-        return None
-    import torch
-
-    threads, cores, load = torch.get_num_threads(), os.cpu_count() or 1, os.getloadavg()[0]
-    if threads < 2 or load < cores - threads + 1:
-        return None
-    return (f"note: this machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads; "
-            f"small ensembles run several times faster here with OMP_NUM_THREADS=1 in front of the command")
-
-
-def print_thread_hint(device: str = "cpu") -> None:
-    """After the work, next to its timing (stdout), so that a failed command still prints one line only."""
-    hint = thread_hint(device)
-    if hint:
-        print(hint)

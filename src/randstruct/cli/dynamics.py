@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from randstruct.cli.common import UsageError, parse_floats
+from randstruct.cli.common import UsageError, check_writable, parse_floats
 
 
 def register(sub) -> None:
@@ -40,6 +40,7 @@ def cmd_dynamics(a: argparse.Namespace) -> int:
         raise UsageError(f"--seed must be >= 0, got {a.seed}")
     inputs = None if a.inputs is None else [parse_floats(part, "--inputs") for part in a.inputs.split(";")]
     run = load(a.run)
+    path = check_writable(Path(a.figure) if a.figure else run.path / "dynamics.png", "--figure")
     if "weights" not in run.data:
         print("note: the run recorded no weights (train with --record-weights): outlier eigenvalues and alignment "
               "are for the final W only")
@@ -48,7 +49,7 @@ def cmd_dynamics(a: argparse.Namespace) -> int:
               f"(run 'randstruct analyze {run.path}' first for it)")
     start = time.perf_counter()
     out = dynamics_run(run, inputs=inputs, inits=a.inits, seed=a.seed, force=a.force, progress=not a.no_progress)
-    path = Path(a.figure) if a.figure else run.path / "dynamics.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure(load(a.run), path)
     print(format_dynamics(out))
     print(f"dynamics stored in {run.path / 'additions.zarr'} ({time.perf_counter() - start:.1f} s); figure {path}")

@@ -1,23 +1,21 @@
 """The ``randstruct`` command: the parser of every verb and the one place errors become exit codes.
 
-Every error a user can cause is reported as one line ``randstruct: error: ...`` with exit code 2,
-before anything on disk is touched.
+The policy is :mod:`randstruct.errors`: a failure of the user's input, code, files, machine or
+environment is one line ``randstruct: error: ...`` with exit code 2 (before anything on disk is
+touched); anything else is a bug in randstruct: exit 1, one line, the traceback in a log file.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import tempfile
 import threading
-import traceback
 
 from randstruct import __version__
 from randstruct.cli import bench, dynamics, paper, plot, runs, theory, train
-from randstruct.cli.common import UsageError, Parser
+from randstruct.cli.common import Parser
+from randstruct.errors import report
 from randstruct.paper.sentiment import cli as sentiment_cli
-from randstruct.store import RunError
 
 VERBS = (train, runs, plot, dynamics, paper, bench, theory)
 
@@ -53,35 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.handler(args)
-    except (UsageError, RunError, ValueError) as err:
-        print(f"randstruct: error: {one_line(err)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         verb = getattr(args, "command", None)
         print(f"randstruct: interrupted; {AFTER_INTERRUPT.get(verb, 'run the same command again')}", file=sys.stderr)
         return 130
-    except MemoryError:
-        print("randstruct: error: out of memory; use fewer networks, a smaller N, shorter trials or a smaller batch",
-              file=sys.stderr)
-        return 2
-    except Exception as err:  # a bug: one line for the user, the traceback in a log file
-        log = _log_traceback()
-        print(f"randstruct: internal error (a bug, please report it): {type(err).__name__}: {one_line(err)}; "
-              f"details in {log}", file=sys.stderr)
-        return 1
+    except Exception as err:
+        return report(err, "randstruct", f"randstruct {__version__}, argv {sys.argv if argv is None else argv}")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
-
-
-def _log_traceback() -> str:
-    fd, path = tempfile.mkstemp(prefix="randstruct-error-", suffix=".log")
-    with os.fdopen(fd, "w") as f:
-        f.write(f"randstruct {__version__}, argv {sys.argv}\n")
-        traceback.print_exc(file=f)
-    return path

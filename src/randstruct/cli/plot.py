@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from randstruct.cli.common import UsageError
+from randstruct.cli.common import UsageError, check_writable
 
 
 def register(sub) -> None:
@@ -31,5 +31,6 @@ def cmd_plot(a: argparse.Namespace) -> int:
     if a.smooth < 1:
         raise UsageError(f"--smooth must be >= 1, got {a.smooth}")
     run = load(a.run)
+    check_writable(out, "--out")
     print(f"figure -> {save_run_figure(run, out, a.smooth)}")
     return 0

@@ -19,6 +19,7 @@ from randstruct.dynamics.jacobians import drive, phi
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import UserInputError
 from randstruct.tasks import Task
 
 VARIANTS = ("w", "trunc", "shuffle")
@@ -47,7 +48,7 @@ def initial_states(ens: Ensemble, task: Task, inits: int, seed: int, trials: int
     (x_init (E, K, N), trajectories (E, B, T+1, N)).
     """
     if isinstance(inits, bool) or int(inits) != inits or inits < 1:
-        raise ValueError(f"inits must be an integer >= 1, got {inits}")
+        raise UserInputError(f"inits must be an integer >= 1, got {inits}")
     rngs = [member_rng(int(s), float(g), "dynamics", int(seed)) for g, s in zip(ens.g, ens.seed)]
     n_trials = int(trials) if task.stochastic else 1
     u = torch.as_tensor(make_batch(task, rngs, n_trials)[0], dtype=ens.dtype, device=ens.device)
@@ -66,9 +67,9 @@ def variant_weights(ens: Ensemble, variant: str, ranks: np.ndarray | None = None
     if variant == "shuffle":
         return shuffle_plan(ens, 1, "full").weights(slice(0, ens.size)).double()
     if variant != "trunc":
-        raise ValueError(f"unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
+        raise UserInputError(f"unknown variant {variant!r}; allowed: {', '.join(VARIANTS)}")
     if ranks is None or len(ranks) != ens.size:
-        raise ValueError("the truncated variant needs one functional rank per network")
+        raise UserInputError("the truncated variant needs one functional rank per network")
     w0 = ens.w0.double()
     u, s, vh = svd64(ens.wrec.double() - w0)
     r = torch.as_tensor(np.asarray(ranks), device=ens.device)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from randstruct.engine.spectra import _lexsort_desc
+from randstruct.errors import UserInputError
 
 MARGIN = 0.1
 N_DIRS = 4
@@ -19,7 +20,7 @@ def outliers(w: torch.Tensor, w0: torch.Tensor, g: np.ndarray, margin: float = M
     outlier eigenvector's norm in the span of the top ``n_dirs`` left singular vectors of
     W - W0 at the same record (E, R, M)."""
     if not margin >= 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
+        raise UserInputError(f"margin must be >= 0, got {margin}")
     w = w.double()
     val, vec = torch.linalg.eig(w)
     order = _lexsort_desc(val.real, val.imag)

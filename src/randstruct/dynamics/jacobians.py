@@ -12,11 +12,12 @@ from __future__ import annotations
 import torch
 
 from randstruct.engine.kernels import NONLINEARITIES
+from randstruct.errors import UserInputError
 
 
 def check_nonlinearity(nonlinearity: str) -> None:
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(NONLINEARITIES)}")
+        raise UserInputError(f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(NONLINEARITIES)}")
 
 
 PHI = {"tanh": torch.tanh, "linear": lambda x: x, "relu": torch.relu,

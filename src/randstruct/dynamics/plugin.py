@@ -13,11 +13,14 @@ import numpy as np
 import torch
 import xarray as xr
 
+from randstruct import memory
 from randstruct.analysis.base import Analysis
 from randstruct.dynamics import alignment, coordinates, eigen
 from randstruct.dynamics.jacobians import drive
-from randstruct.dynamics.fixed_points import (DEFAULTS, FIRST_ORDER_ITERS, LR, METHOD, check_options,
+from randstruct.dynamics.fixed_points import (CHUNK_BYTES, DEFAULTS, FIRST_ORDER_ITERS, LR, METHOD, check_options,
                                               find_fixed_points, iteration_bound)
+
+from randstruct.errors import UserInputError
 
 N_EIG = 10
 DESCRIPTIONS = {
@@ -53,7 +56,8 @@ def parse_inputs(inputs, n_in: int) -> np.ndarray:
         return np.zeros((1, n_in))
     arr = np.asarray(inputs, dtype=float)
     if arr.ndim != 2 or arr.shape[1] != n_in or arr.shape[0] < 1 or not np.isfinite(arr).all():
-        raise ValueError(f"inputs must be one or more vectors of {n_in} finite numbers, got {np.asarray(inputs).tolist()}")
+        raise UserInputError(f"inputs must be one or more vectors of {n_in} finite numbers, "
+                             f"got {np.asarray(inputs).tolist()}")
     return arr
 
 
@@ -81,9 +85,9 @@ class DynamicsParams:
         for name, low in (("inits", 1), ("trials", 1), ("n_dirs", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+                raise UserInputError(f"{name} must be an integer >= {low}, got {value}")
         if not self.margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}")
+            raise UserInputError(f"margin must be >= 0, got {self.margin}")
         check_options(self.tol_q, self.tol_dq, self.max_iters, self.first_order_iters)
         if self.inputs is not None:
             object.__setattr__(self, "inputs", tuple(tuple(float(x) for x in np.atleast_1d(u)) for u in self.inputs))
@@ -116,6 +120,10 @@ class Dynamics(Analysis):
         functional rank is stored (``randstruct analyze``), else it is NaN (not searched)."""
         from tqdm.auto import tqdm
 
+        n_states = params.inits * len(parse_inputs(params.inputs, ens.n_in))
+        memory.require(memory.dynamics_bytes(ens.size, ens.n, n_states, task.n_steps,
+                                             params.trials if task.stochastic else 1, 8, CHUNK_BYTES),
+                       str(ens.device), "this fixed-point search", "use fewer --inits or fewer --inputs")
         ens = ens.replace(**{k: v.double() for k, v in ens.params().items()}, w0=ens.w0.double())
         u_cond = parse_inputs(params.inputs, ens.n_in)
         x_init, _ = coordinates.initial_states(ens, task, params.inits, params.seed, params.trials)

@@ -22,7 +22,9 @@ import torch.multiprocessing as mp
 from randstruct.engine.model import Ensemble, to_kernel_layout
 from randstruct.engine.noise import NoiseSource
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import Failure, UserInputError, user_code
 from randstruct.tasks import Batch, Task
+from randstruct.tasks.base import check_values, task_owner
 
 
 def batch_arrays(task: Task, batch: Batch) -> tuple[np.ndarray, ...]:
@@ -30,7 +32,7 @@ def batch_arrays(task: Task, batch: Batch) -> tuple[np.ndarray, ...]:
     if not task.has_labels:
         return batch.inputs, batch.targets, batch.mask
     if batch.decision is None:
-        raise ValueError(f"task {task.name!r} has labels but its batch has no decision steps (Batch.decision)")
+        raise UserInputError(f"task {task.name!r} has labels but its batch has no decision steps (Batch.decision)")
     return batch.inputs, batch.targets, batch.mask, batch.decision
 
 
@@ -40,8 +42,11 @@ def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int,
     layout (E, K, B, C): each member draws its trials from its own generator, then all are built at
     once. Written into ``out`` (arrays of those shapes) when given. With ``noise``, the inputs get
     their noise and the other noise arrays follow, from the members' ``noise_rngs``."""
-    parts = [task.draw(batch_size, rng) for rng in rngs]
-    batch = task.build({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    owner = task_owner(task)
+    with user_code(owner):
+        parts = [task.draw(batch_size, rng) for rng in rngs]
+        batch = task.build({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    check_values(owner, batch)
     arrays = []
     for i, a in enumerate(batch_arrays(task, batch)):
         a = a.reshape(len(rngs), batch_size, *a.shape[1:]).transpose(0, 2, 1, 3)
@@ -60,52 +65,19 @@ def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int,
 MASK_PROBE_TRIALS = 16
 
 
-def probe_task(task: Task, data: Batch | None = None) -> None:
-    """Check what training will get before any of it: ``data`` (a given batch: its channels) or
-    trials of the task drawn from a generator of its own, no member stream touched (their shape
-    against the task's declared channels and step count). A task's own failure, a wrong shape and
-    a mask that scores nothing or has negative or non-finite weights become one-line ValueErrors."""
-    if data is None:
-        try:
-            probe = task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
-        except Exception as err:  # the task's own code: say whose, in one line
-            raise ValueError(f"task {task.name!r} could not make trials: {type(err).__name__}: {err}") from err
-        check_shapes(task, probe, task.n_steps)
-    else:
-        probe = data
-        check_shapes(task, data, np.shape(data.inputs)[1] if np.ndim(data.inputs) == 3 else -1)
-    check_mask(task, probe, given=data is not None)
-
-
-def check_mask(task: Task, data: Batch | None, given: bool | None = None) -> None:
-    """Refuse training that could not change anything or a mask that is no weight: no scored entry,
-    or negative or non-finite entries, in ``data`` or (None) in a probe of the task's own trials;
-    ``given``: whether the caller's batch is checked (default: ``data`` is not None), for the message."""
-    given = data is not None if given is None else given
+def check_mask(task: Task, data: Batch | None) -> None:
+    """Refuse training that could not change anything: a mask with no scored entry, in the fixed
+    batch or in a probe of the task drawn from a generator of its own (no member stream is touched)."""
     probe = data if data is not None else task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
     mask = np.asarray(probe.mask)
     if not np.all(np.isfinite(mask)) or np.any(mask < 0):
-        where = "the given batch" if given else f"task {task.name!r}"
-        raise ValueError(f"the mask of {where} has negative or non-finite entries (min {np.nanmin(mask):g}); "
-                         "mask entries are weights >= 0 of the squared errors")
+        where = "the given batch" if data is not None else f"task {task.name!r}"
+        raise UserInputError(f"the mask of {where} has negative or non-finite entries (min {np.nanmin(mask):g}); "
+                             "mask entries are weights >= 0 of the squared errors")
     if not np.any(mask):
-        where = "the given batch" if given else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
-        raise ValueError(f"the mask is zero everywhere in {where}: no step is scored, so training would change "
-                         "nothing; check the task's timing parameters")
-
-
-def check_shapes(task: Task, batch: Batch, k: int) -> None:
-    """Refuse a batch whose arrays are not (batch, k, channels) with the task's declared channels."""
-    b = np.shape(batch.inputs)[0] if np.ndim(batch.inputs) else -1
-    want = {"inputs": (b, k, task.n_in), "targets": (b, k, task.n_out), "mask": (b, k, task.n_out)}
-    if task.has_labels:
-        want["decision"] = (b, k, 1)
-    for name, shape in want.items():
-        got = tuple(np.shape(getattr(batch, name)))
-        if got != shape:
-            raise ValueError(f"task {task.name!r}: build() returned {name} of shape {got}, expected (batch, n_steps, "
-                             f"channels) = {shape} (n_steps = {task.n_steps}, n_in = {task.n_in}, "
-                             f"n_out = {task.n_out})")
+        where = "the given batch" if data is not None else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
+        raise UserInputError(f"the mask is zero everywhere in {where}: no step is scored, so training would change "
+                             "nothing; check the task's timing parameters")
 
 
 def member_states(rngs, noise_rngs) -> list:
@@ -136,12 +108,12 @@ class BatchStream:
             member_rng(int(s), float(g), "noise") for g, s in zip(ensemble.g, ensemble.seed)]
         self.n_net, self.dtype, self.device = ensemble.size, ensemble.dtype, ensemble.device
         self._fixed = None
-        probe_task(task, data)
         if data is None and not task.stochastic:
             data = task.sample(batch_size, self.rngs[0])
         if data is not None:
             self._fixed = tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device)
                                 for a in batch_arrays(task, data))
+        check_mask(task, data)
 
     @property
     def fixed(self) -> bool:
@@ -203,7 +175,9 @@ def _work(task: Task, states: list, batch_size: int, slots, lo: int, hi: int, co
             else:
                 make_batch(task, rngs, batch_size, out=views[arg], noise=noise, noise_rngs=noise_rngs)
                 conn.send(("ok", member_states(rngs, noise_rngs)))
-        except Exception:  # the trainer re-raises it with the worker's traceback
+        except Failure as err:  # the user's task failed: the trainer re-raises the policy's error as is
+            conn.send(("failure", err))
+        except Exception:  # a bug: the trainer re-raises it with the worker's traceback
             conn.send(("error", traceback.format_exc()))
 
 
@@ -229,10 +203,10 @@ class Prefetcher:
 
     def __init__(self, stream: BatchStream, depth: int = 4, workers: int | None = None):
         if stream.fixed:
-            raise ValueError("a fixed batch needs no prefetching")
+            raise UserInputError("a fixed batch needs no prefetching")
         for name, value in (("depth", depth), ("workers", workers)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
         self.stream, self.depth = stream, depth
         n_net = stream.n_net
         workers = min(n_net, workers or _default_workers())
@@ -265,12 +239,14 @@ class Prefetcher:
                 status, value = conn.recv()
             except EOFError:
                 status, value = "error", f"worker {proc.name} (pid {proc.pid}) died, exit code {proc.exitcode}"
-            if status == "error" and failure is None:
-                failure = value
+            if status != "ok" and failure is None:
+                failure = status, value
             out.append(value)
         if failure is not None:
             self._broken = True
-            raise RuntimeError(f"making a training batch failed in a worker process:\n{failure}")
+            if failure[0] == "failure":
+                raise failure[1]
+            raise RuntimeError(f"making a training batch failed in a worker process:\n{failure[1]}")
         return out
 
     def _check(self) -> None:

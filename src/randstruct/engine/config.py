@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from randstruct.engine.model import PARAMS
+from randstruct.errors import UserInputError
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("mse", "cross_entropy")
@@ -44,40 +45,41 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if int(self.epochs) != self.epochs or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs}")
+            raise UserInputError(f"epochs must be an integer >= 1, got {self.epochs}")
         if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size}")
+            raise UserInputError(f"batch_size must be an integer >= 1, got {self.batch_size}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+            raise UserInputError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
+            raise UserInputError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
         if self.lr_rule not in LR_RULES:
-            raise ValueError(f"unknown lr_rule {self.lr_rule!r}; allowed: {', '.join(LR_RULES)}")
+            raise UserInputError(f"unknown lr_rule {self.lr_rule!r}; allowed: {', '.join(LR_RULES)}")
         if not (math.isfinite(self.lr0) and self.lr0 > 0):
-            raise ValueError(f"lr0 must be a finite number > 0, got {self.lr0}")
+            raise UserInputError(f"lr0 must be a finite number > 0, got {self.lr0}")
         if not all(0 <= b < 1 for b in self.betas) or len(self.betas) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+            raise UserInputError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
+            raise UserInputError(f"eps must be > 0, got {self.eps}")
         bad = [p for p in self.trainable if p not in PARAMS]
         if bad or not self.trainable:
-            raise ValueError(f"trainable must be a non-empty subset of {', '.join(PARAMS)}, got {list(self.trainable)}")
+            raise UserInputError(f"trainable must be a non-empty subset of {', '.join(PARAMS)}, "
+                                 f"got {list(self.trainable)}")
         if self.rec_step is None:  # a full SVD of every member's dW each epoch is a cost nobody chose
             object.__setattr__(self, "rec_step", max(1, int(self.epochs) // 200))
         if int(self.rec_step) != self.rec_step or self.rec_step < 1:
-            raise ValueError(f"rec_step must be an integer >= 1, got {self.rec_step}")
+            raise UserInputError(f"rec_step must be an integer >= 1, got {self.rec_step}")
         if self.sv_top is not None and self.sv_top < 1:
-            raise ValueError(f"sv_top must be >= 1 or None, got {self.sv_top}")
+            raise UserInputError(f"sv_top must be >= 1 or None, got {self.sv_top}")
         if self.sv_method not in SV_METHODS:
-            raise ValueError(f"unknown sv_method {self.sv_method!r}; allowed: {', '.join(SV_METHODS)}")
+            raise UserInputError(f"unknown sv_method {self.sv_method!r}; allowed: {', '.join(SV_METHODS)}")
         if self.sv_method == "subspace" and self.sv_top is None:
-            raise ValueError("sv_method 'subspace' needs sv_top (the number of singular values to track)")
+            raise UserInputError("sv_method 'subspace' needs sv_top (the number of singular values to track)")
         if self.eig_top is not None and self.eig_top < 1:
-            raise ValueError(f"eig_top must be >= 1 or None, got {self.eig_top}")
+            raise UserInputError(f"eig_top must be >= 1 or None, got {self.eig_top}")
         for name in ("l2_w", "l2_dw", "l2_rates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+                raise UserInputError(f"{name} must be a finite number >= 0, got {value!r}")
             object.__setattr__(self, name, float(value))
         object.__setattr__(self, "trainable", tuple(self.trainable))
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -103,11 +105,12 @@ class TrainConfig:
             return np.full(g.shape, self.lr0 / n)
         if self.lr_rule == "linear_gain":
             if not np.all(np.isfinite(g)):
-                raise ValueError("lr_rule 'linear_gain' needs every network's g, got NaN "
-                                 "(Ensemble.from_arrays without g); pass g or choose another lr_rule")
+                raise UserInputError("lr_rule 'linear_gain' needs every network's g, got NaN "
+                                     "(Ensemble.from_arrays without g); pass g or choose another lr_rule")
             if np.any(np.isclose(g, 1.0)):
-                raise ValueError(f"lr_rule 'linear_gain' gives lr = lr0 (1 - g^2)^2 = 0 at g = 1 (g = "
-                                 f"{g.tolist()}): those networks would not learn; drop g = 1 or choose another lr_rule")
+                raise UserInputError(f"lr_rule 'linear_gain' gives lr = lr0 (1 - g^2)^2 = 0 at g = 1 (g = "
+                                     f"{g.tolist()}): those networks would not learn; drop g = 1 or choose another "
+                                     "lr_rule")
             return self.lr0 * (1.0 - g**2) ** 2
         return np.full(g.shape, self.lr0)
 

@@ -18,6 +18,7 @@ import torch
 
 from randstruct.engine.options import ModelOptions
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import UserInputError
 
 
 def column_signs(n: int, dale: float) -> np.ndarray:
@@ -104,4 +105,4 @@ def shuffle_constrained(w0: np.ndarray, g: float, variant: str, rng: np.random.G
         mask = present if options.sparsity > 0 else None
         return balanced_w0(rng.standard_normal((n, n)), g, None if options.dale is None else sign, mask,
                            options.sparsity)
-    raise ValueError(f"unknown shuffle variant {variant!r}")
+    raise UserInputError(f"unknown shuffle variant {variant!r}")

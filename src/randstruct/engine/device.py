@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from randstruct.errors import UserInputError
+
 
 def check_device(device: str) -> None:
     """Refuse a device that is not a torch device name or that this machine does not have."""
@@ -11,8 +13,8 @@ def check_device(device: str) -> None:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; allowed: {allowed}") from None
+        raise UserInputError(f"unknown device {device!r}; allowed: {allowed}") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}; allowed: {allowed}")
+        raise UserInputError(f"unknown device {device!r}; allowed: {allowed}")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; allowed here: cpu")
+        raise UserInputError(f"device {device!r} requested but CUDA is not available; allowed here: cpu")

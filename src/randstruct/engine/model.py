@@ -17,6 +17,7 @@ from randstruct.engine import constraints, kernels
 from randstruct.engine.noise import NoiseSource
 from randstruct.engine.options import ModelOptions
 from randstruct.engine.seeding import member_rng
+from randstruct.errors import UserInputError
 
 PARAMS = ("wi", "wrec", "wo", "b", "x0")
 
@@ -41,7 +42,7 @@ def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int,
 
 def _check_nonlinearity(nonlinearity: str) -> None:
     if nonlinearity not in kernels.NONLINEARITIES:
-        raise ValueError(
+        raise UserInputError(
             f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(kernels.NONLINEARITIES)}"
         )
 
@@ -50,33 +51,19 @@ def check_grid(n: int, g, seeds, nonlinearity: str) -> tuple[np.ndarray, np.ndar
     """Validate a (g x seed) grid; ``seeds`` is a count or a list. Returns (g values, seeds)."""
     _check_nonlinearity(nonlinearity)
     if isinstance(n, bool) or int(n) != n or n < 2:
-        raise ValueError(f"N must be an integer >= 2, got {n}")
+        raise UserInputError(f"N must be an integer >= 2, got {n}")
     gs = np.atleast_1d(np.asarray(g, dtype=float))
     if gs.size < 1 or np.any(gs < 0) or not np.all(np.isfinite(gs)):
-        raise ValueError(f"g must be finite numbers >= 0, got {gs.tolist()}")
+        raise UserInputError(f"g must be finite numbers >= 0, got {gs.tolist()}")
     if np.isscalar(seeds):
         if int(seeds) != seeds or seeds < 1:
-            raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0, got {seeds}")
+            raise UserInputError(f"seeds must be a count >= 1 or a list of integers >= 0, got {seeds}")
         seed_list = np.arange(int(seeds))
     else:
         seed_list = np.asarray(seeds, dtype=np.int64)
         if seed_list.size < 1 or np.any(seed_list < 0):
-            raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0, got {list(seeds)}")
-    # a repeated value would train the same network twice and count it as two samples
-    same_g = np.isclose(np.diff(np.sort(gs)), 0.0, rtol=0, atol=1e-9)
-    if same_g.any():
-        raise ValueError(f"g lists {np.sort(gs)[1:][same_g][0]:g} twice; each gain once, please (got {gs.tolist()})")
-    if np.unique(seed_list).size < seed_list.size:
-        dup = next(s for s in seed_list if np.count_nonzero(seed_list == s) > 1)
-        raise ValueError(f"seeds list {int(dup)} twice; each seed once, please (got {seed_list.tolist()})")
+            raise UserInputError(f"seeds must be a count >= 1 or a list of integers >= 0, got {list(seeds)}")
     return gs, seed_list
-
-
-def check_dt(dt) -> float:
-    """The Euler step in units of tau, in (0, 1] like every task's."""
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)) or not 0 < dt <= 1:
-        raise ValueError(f"dt must be a number in (0, 1] (units of tau), got {dt!r}")
-    return float(dt)
 
 
 @dataclass
@@ -107,9 +94,9 @@ class Ensemble:
             got = tuple(getattr(self, name).shape)
             if len(got) != len(shape) or any(s is not None and s != t for s, t in zip(shape, got)):
                 want = tuple("*" if s is None else s for s in shape)
-                raise ValueError(f"{name} must have shape {want}, got {got}")
+                raise UserInputError(f"{name} must have shape {want}, got {got}")
         if len(self.g) != e or len(self.seed) != e:
-            raise ValueError(f"g and seed need one entry per network ({e}), got {len(self.g)}, {len(self.seed)}")
+            raise UserInputError(f"g and seed need one entry per network ({e}), got {len(self.g)}, {len(self.seed)}")
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -136,7 +123,7 @@ class Ensemble:
         """
         gs, seed_list = check_grid(n, g, seeds, nonlinearity)
         if shared_vector and n_in != n_out:
-            raise ValueError(f"shared_vector needs n_in == n_out, got {n_in} and {n_out}")
+            raise UserInputError(f"shared_vector needs n_in == n_out, got {n_in} and {n_out}")
         grid_g = np.repeat(gs, seed_list.size)
         grid_seed = np.tile(seed_list, gs.size)
         w0s, wis, wos, masks = [], [], [], []
@@ -153,7 +140,7 @@ class Ensemble:
         wi = torch.stack(wis).to(device)
         e = len(grid_g)
         if x0_from_input and n_in != 1:
-            raise ValueError(f"x0_from_input needs a single input vector, got n_in = {n_in}")
+            raise UserInputError(f"x0_from_input needs a single input vector, got n_in = {n_in}")
         sign = None if options.dale is None else torch.as_tensor(
             np.tile(constraints.column_signs(n, options.dale), (e, 1)), dtype=dtype, device=device)
         mask = None if options.sparsity == 0 else torch.as_tensor(np.stack(masks), dtype=dtype, device=device)
@@ -261,7 +248,6 @@ class Ensemble:
         Without ``noise_seed`` the networks run without noise; with it, with the noise of their
         options, drawn from ``member_rng(seed, g, "sim_noise", noise_seed)``.
         """
-        dt = check_dt(dt)
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         with torch.no_grad():
             res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
@@ -286,7 +272,7 @@ class Ensemble:
     def _inputs(self, inputs) -> torch.Tensor:
         u = to_kernel_layout(inputs, self.size, self.dtype, self.device)
         if u.shape[-1] != self.n_in:
-            raise ValueError(f"inputs have {u.shape[-1]} channels but the networks have {self.n_in} inputs")
+            raise UserInputError(f"inputs have {u.shape[-1]} channels but the networks have {self.n_in} inputs")
         return u
 
     def loss(self, inputs, targets, mask, dt: float, loss: str = "mse") -> torch.Tensor:
@@ -298,15 +284,14 @@ class Ensemble:
         """(loss (E,), decision accuracy (E,) or None): the accuracy where ``decision`` marks the
         decision steps (B, K, 1) or (E, B, K, 1) of a task with labels; noise as in :meth:`simulate`."""
         if loss not in kernels.LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
-        dt = check_dt(dt)
+            raise UserInputError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
         msk = to_kernel_layout(mask, self.size, self.dtype, self.device)
         for name, t in (("targets", tgt), ("mask", msk)):
             if t.shape[1] != u.shape[1] or t.shape[2] != u.shape[2] or t.shape[-1] != self.n_out:
-                raise ValueError(f"{name} must be (batch {u.shape[2]}, time {u.shape[1]}, {self.n_out} outputs) "
-                                 f"like the inputs, got {tuple(t.transpose(1, 2).shape)}")
+                raise UserInputError(f"{name} must be (batch {u.shape[2]}, time {u.shape[1]}, {self.n_out} outputs) "
+                                     f"like the inputs, got {tuple(t.transpose(1, 2).shape)}")
         with torch.no_grad():
             out = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
                                   self.nonlinearity, keep_trace=False, **noise)
@@ -323,7 +308,7 @@ def to_kernel_layout(a, n_net: int, dtype: torch.dtype, device) -> torch.Tensor:
     if t.ndim == 3:
         t = t[None].expand(n_net, *t.shape)
     if t.ndim != 4 or t.shape[0] != n_net:
-        raise ValueError(
+        raise UserInputError(
             f"arrays must be (batch, time, channels) or ({n_net}, batch, time, channels), got {tuple(t.shape)}")
     return t.transpose(1, 2).contiguous()
 

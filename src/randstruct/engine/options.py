@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from randstruct.errors import UserInputError
+
 READOUTS = ("small", "large")
 
 
@@ -27,17 +29,17 @@ class ModelOptions:
         for name in ("noise_rec", "noise_x0", "noise_in"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+                raise UserInputError(f"{name} must be a finite number >= 0, got {value!r}")
             object.__setattr__(self, name, float(value))
         if self.readout not in READOUTS:
-            raise ValueError(f"unknown readout {self.readout!r}; allowed: {', '.join(READOUTS)}")
+            raise UserInputError(f"unknown readout {self.readout!r}; allowed: {', '.join(READOUTS)}")
         if self.dale is not None:
             if isinstance(self.dale, bool) or not (isinstance(self.dale, (int, float)) and 0 < self.dale < 1):
-                raise ValueError(f"dale (fraction of excitatory units) must be in (0, 1), got {self.dale!r}")
+                raise UserInputError(f"dale (fraction of excitatory units) must be in (0, 1), got {self.dale!r}")
             object.__setattr__(self, "dale", float(self.dale))
         s = self.sparsity
         if isinstance(s, bool) or not (isinstance(s, (int, float)) and 0 <= s < 1):
-            raise ValueError(f"sparsity (fraction of absent connections) must be in [0, 1), got {s!r}")
+            raise UserInputError(f"sparsity (fraction of absent connections) must be in [0, 1), got {s!r}")
         object.__setattr__(self, "sparsity", float(s))
 
     @property

@@ -18,6 +18,7 @@ from randstruct.engine.config import TrainConfig
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
 from randstruct.engine.spectra import HostSingularValues, SubspaceTracker, leading_eigenvalues
+from randstruct.errors import UserInputError
 
 
 @dataclass
@@ -143,7 +144,8 @@ class Recorder:
         self.host = TrainRecord(**state["record"])
         rows = [self.host.loss, self.host.grad_norm] + [r for r in (self.host.accuracy, self.host.penalty) if r is not None]
         if len(rows) != self.hist.shape[0]:
-            raise ValueError("the checkpoint's history does not match this run (accuracy or penalty recorded or not)")
+            raise UserInputError("the checkpoint's history does not match this run (accuracy or penalty recorded "
+                                 "or not)")
         self.hist.copy_(torch.as_tensor(np.stack(rows)))
         self.diverged.copy_(torch.as_tensor(self.host.diverged_epoch))
         if self.tracker is not None:

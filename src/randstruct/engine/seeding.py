@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from randstruct.errors import UserInputError
+
 STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5, "dynamics": 6,
            "mask": 7, "noise": 8, "sim_noise": 9}
 
@@ -25,8 +27,8 @@ def _g_key(g: float) -> int:
 def member_rng(seed: int, g: float, stream: str, *extra: int) -> np.random.Generator:
     """Generator for one network's ``stream`` (see ``STREAMS``); ``extra`` splits it further."""
     if stream not in STREAMS:
-        raise ValueError(f"unknown random stream {stream!r}; allowed: {', '.join(STREAMS)}")
+        raise UserInputError(f"unknown random stream {stream!r}; allowed: {', '.join(STREAMS)}")
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise UserInputError(f"seed must be >= 0, got {seed}")
     entropy = [int(seed), _g_key(g), STREAMS[stream], *map(int, extra)]
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))

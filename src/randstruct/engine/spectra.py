@@ -16,6 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from randstruct.errors import UserInputError
+
 
 def leading_eigenvalues(w: torch.Tensor, k: int | None = None) -> torch.Tensor:
     """Eigenvalues of each (E, N, N) matrix sorted by real part, then imaginary part, descending."""
@@ -43,7 +45,7 @@ class SubspaceTracker:
     def __init__(self, k: int, start: torch.Tensor, iterations: int = 2):
         """``start`` (E, N, p) with p >= k spans the initial guess (random is fine)."""
         if start.shape[-1] < k:
-            raise ValueError(f"the start subspace needs at least k = {k} columns, got {start.shape[-1]}")
+            raise UserInputError(f"the start subspace needs at least k = {k} columns, got {start.shape[-1]}")
         self.k = k
         self.q = torch.linalg.qr(start).Q
         self.iterations = iterations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from randstruct.errors import UserInputError
 from randstruct.executors.local import InProcess
 
 
@@ -31,7 +32,7 @@ def make_executor(scheduler: str | None = None, client=None, shard_size: int | N
     connected when entered as a context manager)."""
     if scheduler is None and client is None:
         if shard_size is not None or threads is not None:
-            raise ValueError("shard_size and threads apply to sharded runs: give a scheduler or a client too")
+            raise UserInputError("shard_size and threads apply to sharded runs: give a scheduler or a client too")
         return InProcess()
     from randstruct.executors.cluster import DaskExecutor
 

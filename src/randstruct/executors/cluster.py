@@ -20,6 +20,7 @@ from distributed import as_completed
 
 from randstruct import store
 from randstruct.analysis.apply import compute
+from randstruct.errors import UserInputError
 from randstruct.executors.faults import task_failure
 from randstruct.executors.merge import merge_analysis, merge_training
 from randstruct.executors.progress import ClusterBar
@@ -37,7 +38,7 @@ def check_options(scheduler, client, shard_size, checkpoint_every) -> None:
         check_shard_size(shard_size)
     if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or int(checkpoint_every) != checkpoint_every
                                          or checkpoint_every < 1):
-        raise ValueError(f"checkpoint_every must be a whole number >= 1, got {checkpoint_every!r}")
+        raise UserInputError(f"checkpoint_every must be a whole number >= 1, got {checkpoint_every!r}")
 
 
 class DaskExecutor:
@@ -52,7 +53,7 @@ class DaskExecutor:
     def __init__(self, scheduler: str | None = None, client=None, shard_size: int | None = None,
                  threads: int | None = None, log: Callable[[str], None] = print):
         if (scheduler is None) == (client is None):
-            raise ValueError("give exactly one of scheduler and client")
+            raise UserInputError("give exactly one of scheduler and client")
         check_options(scheduler, client, shard_size, None)
         self.scheduler, self.client, self.shard_size, self.threads, self.log = (scheduler, client, shard_size,
                                                                               threads, log)
@@ -157,8 +158,7 @@ def train_runs(cluster: Cluster, jobs: list[TrainJob], shard_size: int | None = 
                 bar.advance(fut.key, job.spec.train.epochs, finished=True)
                 remaining[i] -= 1
                 if remaining[i] == 0:
-                    trained = sum(bar.trained[f.key] for f, (j, _) in futures.items() if j == i)
-                    merge_training(job.out, shards[i], time.perf_counter() - start, trained)
+                    merge_training(job.out, shards[i], time.perf_counter() - start)
                     _drop_shard_stores(job.out, shards[i])
                     runs[i] = load(job.out)
         finally:

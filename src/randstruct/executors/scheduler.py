@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from randstruct.errors import UserInputError
 from randstruct.store import RunError
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable scheduler is reported well within 10 s
@@ -48,30 +49,30 @@ def parse_scheduler(text: str) -> SchedulerSpec:
     if text.startswith("local:"):
         k = text[len("local:"):]
         if not k.isdigit() or int(k) < 1:
-            raise ValueError(f"invalid scheduler {text!r}: local:K needs a whole number of workers K >= 1, "
-                             f"e.g. local:4")
+            raise UserInputError(f"invalid scheduler {text!r}: local:K needs a whole number of workers K >= 1, "
+                                 f"e.g. local:4")
         return SchedulerSpec("local", workers=int(k))
     if re.fullmatch(r"[a-z][a-z0-9+]*://\S+", text) or re.fullmatch(r"[\w.\-]+:\d+", text):
         return SchedulerSpec("address", address=text)
     if text.endswith(".json"):
         if not Path(text).is_file():
-            raise ValueError(f"scheduler file {text!r} does not exist")
+            raise UserInputError(f"scheduler file {text!r} does not exist")
         return SchedulerSpec("file", address=text)
-    raise ValueError(f"invalid scheduler {text!r}; allowed: {_EXAMPLES}")
+    raise UserInputError(f"invalid scheduler {text!r}; allowed: {_EXAMPLES}")
 
 
 def check_threads(threads, spec: SchedulerSpec | None) -> int | None:
     """Torch threads per task: validated, and for ``local:K`` defaulted to cores // K and capped so
     that K x threads <= cores."""
     if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
-        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+        raise UserInputError(f"threads must be a whole number >= 1, got {threads!r}")
     if spec is None or spec.kind != "local":
         return None if threads is None else int(threads)
     n = cores()
     t = max(1, n // spec.workers) if threads is None else int(threads)
     if spec.workers * t > n:
-        raise ValueError(f"{spec} with {t} thread{'s' * (t > 1)} per worker needs {spec.workers * t} cores, "
-                         f"this machine has {n}: use fewer workers or threads")
+        raise UserInputError(f"{spec} with {t} thread{'s' * (t > 1)} per worker needs {spec.workers * t} cores, "
+                             f"this machine has {n}: use fewer workers or threads")
     return t
 
 
@@ -96,7 +97,7 @@ def open_cluster(scheduler: str | SchedulerSpec | None = None, client=None, thre
     :class:`RunError` after :data:`CONNECT_TIMEOUT` seconds, before anything is written.
     """
     if (scheduler is None) == (client is None):
-        raise ValueError("give exactly one of scheduler and client")
+        raise UserInputError("give exactly one of scheduler and client")
     spec = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
     threads = check_threads(threads, spec)
     from distributed import Client, LocalCluster

@@ -17,6 +17,7 @@ import torch
 
 from randstruct import store
 from randstruct.engine.model import Ensemble
+from randstruct.errors import UserInputError
 from randstruct.runs import DTYPES, RunSpec
 
 SHARDS = "shards"
@@ -42,7 +43,7 @@ class Shard:
 
 def check_shard_size(shard_size) -> int:
     if isinstance(shard_size, bool) or not isinstance(shard_size, (int, np.integer)) or shard_size < 1:
-        raise ValueError(f"shard size must be an integer >= 1 (networks per shard), got {shard_size!r}")
+        raise UserInputError(f"shard size must be an integer >= 1 (networks per shard), got {shard_size!r}")
     return int(shard_size)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from randstruct import store
 from randstruct.engine.device import check_device
+from randstruct.errors import UserInputError
 from randstruct.executors import InProcess
 from randstruct.runs import Run, RunSpec, TrainJob, load
 from randstruct.engine.train import TrainConfig
@@ -60,9 +61,7 @@ def nonlinear(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
 
 def size_scaling(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
     """E2 (Fig S1): the E1 protocol at N = 64 ... 1024, g in {0, 0.9, 1.8}."""
-    # smoke: 3 seeds, so that one Adam loss spike at the end (a network that reached 5 % but has no
-    # functional rank) still leaves the 2 converged networks a g point needs at every N
-    sizes, seeds = ((64, 128, 256, 512, 1024), 5) if scale == "paper" else ((32, 64, 128), 3)
+    sizes, seeds = ((64, 128, 256, 512, 1024), 5) if scale == "paper" else ((32, 64, 128), 2)
     runs = {}
     for task, (_, epochs, rec_step) in NONLINEAR.items():
         if scale == "smoke":
@@ -143,13 +142,13 @@ EXPERIMENTS = {
 
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; allowed: {', '.join(EXPERIMENTS)}")
+        raise UserInputError(f"unknown experiment {name!r}; allowed: {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 
 def experiment_specs(name: str, scale: str, device: str = "cpu") -> dict[str, RunSpec]:
     if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+        raise UserInputError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     check_device(device)
     return get_experiment(name).runs(scale, device)
 

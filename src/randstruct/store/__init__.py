@@ -15,7 +15,7 @@ columns of W), ``channel_in`` and ``channel_out``. W needs two unit axes, hence 
 """
 
 
-from randstruct.store.errors import RunError
+from randstruct.store.errors import DamagedRunError, RunError
 from randstruct.store.lock import LOCK, RunLocked, lock_owner, run_lock
 from randstruct.store.results import (ADDITIONS, ATTRS, RESULTS, add_results, build_dataset, checksum,
                                       open_results, write_results)
@@ -23,7 +23,8 @@ from randstruct.store.rundir import (CHECKPOINT, CONFIG, KINDS, SCHEMA, check_ov
                                      is_complete, load_checkpoint, new_config, prepare_run_dir, read_config,
                                      save_checkpoint, versions, write_json_atomic)
 
-__all__ = ["ADDITIONS", "ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "RunError", "RunLocked",
+__all__ = ["ADDITIONS", "ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "DamagedRunError",
+           "RunError", "RunLocked",
            "add_results", "build_dataset", "check_overwritable", "checksum", "clear_run_dir", "is_complete", "load_checkpoint",
            "lock_owner", "new_config", "open_results", "prepare_run_dir", "read_config", "run_lock",
            "save_checkpoint", "versions", "write_json_atomic", "write_results"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from randstruct.store.errors import RunError
+from randstruct.store.errors import DamagedRunError, RunError
 
 RESULTS = "results.zarr"
 ADDITIONS = "additions.zarr"  # variables added to a completed run (analysis), see add_results
@@ -155,28 +155,12 @@ def add_results(run_dir: str | Path, ds: xr.Dataset) -> None:
     run_dir = Path(run_dir)
     _recover(run_dir / RESULTS)
     if not (run_dir / RESULTS).is_dir():
-        raise no_results(run_dir)
+        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
     path = run_dir / ADDITIONS
     _recover(path)
     if path.is_dir():
         ds = _combine(_open_store(path), ds)
     _write_store(path, ds)
-
-
-def no_results(run_dir: Path) -> RunError:
-    """Why a run has no results yet, and what to do: wait for a training that is still going (its
-    lock is held by a live process), or resume one that was interrupted."""
-    from randstruct.store.lock import _describe, _is_stale, lock_owner
-
-    owner = lock_owner(run_dir)
-    if owner is not None and not owner.get("unreadable") and not _is_stale(owner):
-        return RunError(f"{run_dir} has no results yet: it is being written by {_describe(owner)}; wait for it "
-                        f"to finish")
-    if (run_dir / "checkpoint.pt").is_file() or (run_dir / "shards").is_dir():
-        return RunError(f"{run_dir} has no results yet: its training was interrupted; continue it with the same "
-                        f"command plus --resume")
-    return RunError(f"{run_dir} has no results yet: its training stopped before the first checkpoint; run the "
-                    f"same command plus --resume to start it over")
 
 
 def _combine(base: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
@@ -197,17 +181,24 @@ def _open_store(path: Path) -> xr.Dataset:
         try:
             ds = xr.open_zarr(path, consolidated=True)
         except Exception as err:  # zarr raises many types for a damaged store
-            raise RunError(f"{path} cannot be opened, it is damaged ({_reason(err)})") from None
+            raise DamagedRunError(f"{path} cannot be opened ({_reason(err)}); {_remedy(path)}") from None
         sums = json.loads(ds.attrs.get(CHECKSUMS, "{}"))  # stores written before checksums: unchecked
         for name, var in ds.variables.items():
             try:
                 var.load()
             except Exception as err:
-                raise RunError(f"{path}: array {name!r} cannot be read, the store is damaged ({_reason(err)})") from None
+                raise DamagedRunError(f"{path}: array {name!r} cannot be read ({_reason(err)}); "
+                                      f"{_remedy(path)}") from None
             if name in sums and checksum(var.values) != sums[name]:
-                raise RunError(f"{path}: array {name!r} does not match the checksum written with it "
-                               f"(a missing or damaged chunk); the store is corrupted")
+                raise DamagedRunError(f"{path}: array {name!r} does not match the checksum written with it "
+                                      f"(a missing or damaged chunk); {_remedy(path)}")
     return ds
+
+
+def _remedy(path: Path) -> str:
+    if path.name.startswith(ADDITIONS):
+        return f"delete {path} and run 'randstruct analyze' on the run again"
+    return "train the run again (the same train command with --overwrite)"
 
 
 def _reason(err: Exception) -> str:
@@ -228,7 +219,7 @@ def open_results(run_dir: str | Path) -> xr.Dataset:
     run_dir = Path(run_dir)
     path = _current(run_dir / RESULTS)
     if path is None:
-        raise no_results(run_dir)
+        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
     ds = _open_store(path)
     extra = _current(run_dir / ADDITIONS)
     if extra is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from randstruct.store.errors import RunError
+from randstruct.store.errors import DamagedRunError, RunError
 from randstruct.store.lock import LOCK
 from randstruct.store.results import ADDITIONS, RESULTS, _current
 
@@ -139,9 +139,11 @@ def read_config(run_dir: str | Path, expect: Callable[[dict], None] | None = Non
     try:
         config = json.loads(path.read_text())
     except UnicodeDecodeError:
-        raise RunError(f"{path} is not a text file (corrupted?)") from None
+        raise DamagedRunError(f"{path} is not a text file (corrupted?); restore it, or train the run again with "
+                              "--overwrite") from None
     except json.JSONDecodeError as err:
-        raise RunError(f"{path} is not valid JSON (corrupted or truncated? {err.msg} at line {err.lineno})") from None
+        raise DamagedRunError(f"{path} is not valid JSON (corrupted or truncated? {err.msg} at line {err.lineno}); "
+                              "restore it, or train the run again with --overwrite") from None
     except OSError as err:
         raise RunError(f"cannot read {path}: {err.strerror}") from None
     if not isinstance(config, dict):
@@ -172,6 +174,11 @@ def load_checkpoint(run_dir: str | Path) -> dict | None:
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a truncated or overwritten file
+        raise DamagedRunError(f"{path} cannot be read ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                              "delete it and run the same command with --resume (training starts again from "
+                              "epoch 0), or use --overwrite") from None
 
 

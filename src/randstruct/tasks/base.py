@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from randstruct.errors import UserCodeError, UserInputError, owner, user_code
+
 _REL_TOL = 1e-9
 F32 = np.float32
 
@@ -40,13 +42,13 @@ def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
     if isinstance(rng, Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     if rng is None:
-        raise ValueError("rng is required: pass a numpy.random.Generator or an int seed")
-    raise ValueError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
+        raise UserInputError("rng is required: pass a numpy.random.Generator or an int seed")
+    raise UserInputError(f"rng must be a numpy.random.Generator or an int seed, got {rng!r}")
 
 
 def check_batch_size(batch: int) -> int:
     if isinstance(batch, bool) or not isinstance(batch, Integral) or batch < 1:
-        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        raise UserInputError(f"batch must be an integer >= 1, got {batch!r}")
     return int(batch)
 
 
@@ -54,13 +56,14 @@ def unpack_variates(variates: Mapping[str, np.ndarray], spec: Mapping[str, tuple
     """The arrays named in ``spec`` (name -> shape after the batch axis), checked for a common batch axis."""
     missing = [name for name in spec if name not in variates]
     if missing:
-        raise ValueError(f"variates lack {', '.join(missing)}; expected keys: {', '.join(spec)}")
+        raise UserInputError(f"variates lack {', '.join(missing)}; expected keys: {', '.join(spec)}")
     arrays = [np.asarray(variates[name]) for name in spec]
     n = arrays[0].shape[0] if arrays[0].ndim else None
     for (name, tail), array in zip(spec.items(), arrays):
         if array.ndim != 1 + len(tail) or array.shape[0] != n or array.shape[1:] != tail:
             expected = ", ".join(["batch", *map(str, tail)])
-            raise ValueError(f"variates[{name!r}] must have shape ({expected}) with a common batch, got {array.shape}")
+            raise UserInputError(f"variates[{name!r}] must have shape ({expected}) with a common batch, got "
+                                 f"{array.shape}")
     return arrays
 
 
@@ -114,8 +117,8 @@ class Task(ABC):
         try:
             return self.__dict__["_n_steps"]
         except KeyError:
-            raise ValueError(f"task {type(self).__name__} does not set its step count: assign _n_steps in "
-                             "__post_init__ or override the n_steps property (see docs/tasks.md)") from None
+            raise UserInputError(f"task {type(self).__name__} does not set its step count: assign _n_steps in "
+                                 "__post_init__ or override the n_steps property (see docs/tasks.md)") from None
 
     @abstractmethod
     def draw(self, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -136,7 +139,10 @@ class Task(ABC):
     def sample(self, batch: int, rng: np.random.Generator | int | None) -> Batch:
         """``build(draw(batch, rng))``; deterministic tasks ignore ``rng`` and accept None."""
         generator = None if rng is None and not self.stochastic else as_generator(rng)
-        return self.build(self.draw(batch, generator))
+        owner = task_owner(self)
+        with user_code(owner):
+            out = self.build(self.draw(batch, generator))
+        return check_values(owner, out)
 
     def test_batch(self, batch: int = 1, rng: np.random.Generator | int | None = None) -> Batch:
         """The plotting ("test") variant of SPEC 2; the plain task unless a subclass fixes trials."""
@@ -146,30 +152,31 @@ class Task(ABC):
         """Check a real parameter (optionally bounded below), store it as float and return it."""
         value = getattr(self, name)
         if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite real number, got {value!r}")
+            raise UserInputError(f"{name} must be a finite real number, got {value!r}")
         if low is not None and (value <= low if strict else value < low):
-            raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
+            raise UserInputError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
         object.__setattr__(self, name, float(value))
         return float(value)
 
     def _dt(self) -> float:
         dt = self.dt
         if isinstance(dt, bool) or not isinstance(dt, Real) or not 0 < dt <= 1:
-            raise ValueError(f"dt must be in (0, 1], got {dt!r}")
+            raise UserInputError(f"dt must be in (0, 1], got {dt!r}")
         object.__setattr__(self, "dt", float(dt))
         return float(dt)
 
     def _flag(self, name: str) -> None:
         value = getattr(self, name)
         if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {value!r}")
+            raise UserInputError(f"{name} must be True or False, got {value!r}")
         object.__setattr__(self, name, bool(value))
 
     def _one_step_at_least(self, name: str) -> int:
         """Step count of duration ``name``, which must cover at least one step."""
         n = steps(getattr(self, name), self.dt)
         if n < 1:
-            raise ValueError(f"{name} must last at least one step (>= dt = {self.dt:g}), got {getattr(self, name)!r}")
+            raise UserInputError(f"{name} must last at least one step (>= dt = {self.dt:g}), "
+                                 f"got {getattr(self, name)!r}")
         return n
 
     def _set(self, **derived: Any) -> None:
@@ -200,6 +207,27 @@ class DeterministicTask(Task):
 
 
 
+def task_owner(task: Task | type) -> str | None:
+    """How the error policy names a user's task, or None for randstruct's own (whose failures are bugs)."""
+    return owner(task if isinstance(task, type) else type(task), "task")
+
+
+def check_values(owner: str | None, batch: Batch) -> Batch:
+    """``batch`` if a user's task (``owner``) made finite inputs, and finite targets wherever the mask
+    scores them; NaN there would train every network on garbage without a word. Built-ins: unchecked."""
+    if owner is None:
+        return batch
+    inputs, targets, mask = (np.asarray(a) for a in (batch.inputs, batch.targets, batch.mask))
+    for what, bad in (("input", ~np.isfinite(inputs)),
+                      ("target at a scored step", ~np.isfinite(targets) & (mask != 0))):
+        if bad.any():
+            trial, step, channel = np.argwhere(bad)[0]
+            raise UserCodeError(f"{owner} made a NaN or infinite {what} (trial {trial}, step {step}, channel "
+                                f"{channel}; {bad.sum()} in all); {what.split()[0]}s must be finite"
+                                + (" wherever the mask is nonzero" if what.startswith("target") else ""))
+    return batch
+
+
 CLASS_CONTRACT = {"name": str, "n_in": Integral, "n_out": Integral, "stochastic": (bool, np.bool_)}
 
 
@@ -207,15 +235,16 @@ def check_task_class(cls: Any) -> type[Task]:
     """``cls`` if it is a Task subclass with the contract's class variables, else a one-line ValueError."""
     label = getattr(cls, "__qualname__", repr(cls))
     if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise ValueError(f"{label} is not a randstruct.tasks.Task subclass (see docs/tasks.md)")
+        raise UserInputError(f"{label} is not a randstruct.tasks.Task subclass (see docs/tasks.md)")
     missing = [k for k in CLASS_CONTRACT if not hasattr(cls, k)]
     if missing:
-        raise ValueError(f"task class {label} lacks the class variable(s) {', '.join(missing)} (see docs/tasks.md)")
+        raise UserInputError(f"task class {label} lacks the class variable(s) {', '.join(missing)} (see docs/tasks.md)")
     abstract = sorted(getattr(cls, "__abstractmethods__", ()))
     if abstract:
-        raise ValueError(f"task class {label} does not implement {', '.join(abstract)} (see docs/tasks.md)")
+        raise UserInputError(f"task class {label} does not implement {', '.join(abstract)} (see docs/tasks.md)")
     if not dataclasses.is_dataclass(cls):
-        raise ValueError(f"task class {label} must be a dataclass (its fields are the parameters; see docs/tasks.md)")
+        raise UserInputError(f"task class {label} must be a dataclass (its fields are the parameters; see "
+                             "docs/tasks.md)")
     return cls
 
 
@@ -226,11 +255,11 @@ def check_task(task: Task) -> Task:
         value = getattr(task, key, None)
         if not isinstance(value, kind) or (kind is Integral and (isinstance(value, bool) or value < 1)):
             want = "a string" if kind is str else "True or False" if key == "stochastic" else "an integer >= 1"
-            raise ValueError(f"task {label}: {key} must be {want}, got {value!r}")
+            raise UserInputError(f"task {label}: {key} must be {want}, got {value!r}")
     dt = getattr(task, "dt", None)
     if isinstance(dt, bool) or not isinstance(dt, Real) or not 0 < dt <= 1:
-        raise ValueError(f"task {label}: dt must be in (0, 1] (units of tau), got {dt!r}")
+        raise UserInputError(f"task {label}: dt must be in (0, 1] (units of tau), got {dt!r}")
     k = task.n_steps
     if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"task {label}: n_steps must be an integer >= 1, got {k!r}")
+        raise UserInputError(f"task {label}: n_steps must be an integer >= 1, got {k!r}")
     return task

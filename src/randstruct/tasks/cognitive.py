@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from randstruct.errors import UserInputError
 from randstruct.tasks.base import F32, Batch, Task, as_generator, check_batch_size, onehot, steps, unpack_variates
 
 
@@ -60,15 +61,15 @@ class FlipFlop(Task):
         self._number("input_amp")
         self._number("target_amp")
         if self.t_sd_min > self.t_sd_max:
-            raise ValueError(f"t_sd_min must be <= t_sd_max = {self.t_sd_max:g}, got {self.t_sd_min!r}")
+            raise UserInputError(f"t_sd_min must be <= t_sd_max = {self.t_sd_max:g}, got {self.t_sd_min!r}")
         n_steps, n_fix, n_stim = steps(self.T, dt), steps(self.t_fix, dt), self._one_step_at_least("t_stim")
         shortest = self.t_sd_min + self.t_delay
         min_spacing = steps(shortest, dt)
         if n_stim > min_spacing:
             limit = f"<= t_sd_min + t_delay = {shortest:g}"
-            raise ValueError(f"t_stim must fit between onsets ({limit}), got {self.t_stim!r}")
+            raise UserInputError(f"t_stim must fit between onsets ({limit}), got {self.t_stim!r}")
         if n_fix + n_stim > n_steps:
-            raise ValueError(f"T must leave room for one pulse after fixation (>= t_fix + t_stim), got {self.T!r}")
+            raise UserInputError(f"T must leave room for one pulse after fixation (>= t_fix + t_stim), got {self.T!r}")
         self._set(
             _n_steps=n_steps,
             _n_fix=n_fix,
@@ -182,7 +183,7 @@ class Mante(Task):
             or len(coh) == 0
             or not all(isinstance(c, Real) and not isinstance(c, bool) and np.isfinite(c) and c > 0 for c in coh)
         ):
-            raise ValueError(f"coherences must be a non-empty sequence of finite numbers > 0, got {coh!r}")
+            raise UserInputError(f"coherences must be a non-empty sequence of finite numbers > 0, got {coh!r}")
         object.__setattr__(self, "coherences", tuple(float(c) for c in coh))
         n_fix, n_stim = steps(self.t_fix, dt), self._one_step_at_least("t_stim")
         dec_start = n_fix + n_stim + steps(self.t_delay, dt)
@@ -279,12 +280,12 @@ class Romo(Task):
             self._number(name)
         self._flag("fixate")
         if self.t_sd_min > self.t_sd_max:
-            raise ValueError(f"t_sd_min must be <= t_sd_max = {self.t_sd_max:g}, got {self.t_sd_min!r}")
+            raise UserInputError(f"t_sd_min must be <= t_sd_max = {self.t_sd_max:g}, got {self.t_sd_min!r}")
         if self.amp_min >= self.amp_max:
-            raise ValueError(f"amp_min must be < amp_max = {self.amp_max:g}, got {self.amp_min!r}")
+            raise UserInputError(f"amp_min must be < amp_max = {self.amp_max:g}, got {self.amp_min!r}")
         width = self.amp_max - self.amp_min
         if self.min_diff >= width:
-            raise ValueError(f"min_diff must be < amp_max - amp_min = {width:g}, got {self.min_diff!r}")
+            raise UserInputError(f"min_diff must be < amp_max - amp_min = {width:g}, got {self.min_diff!r}")
         self._set(
             _n_steps=steps(self.t_fix + 2 * self.t_stim + self.t_sd_max + self.t_delay + self.t_dec, dt),
             _n_fix=steps(self.t_fix, dt),

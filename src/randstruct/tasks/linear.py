@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from randstruct.errors import UserInputError
 from randstruct.tasks.base import F32, Batch, DeterministicTask, steps, unpack_variates
 
 
@@ -44,10 +45,10 @@ class Simple(DeterministicTask):
         self._number("target")
         n_steps, n_fix = steps(self.T, dt), steps(self.t_fix, dt)
         if n_fix >= n_steps:
-            raise ValueError(f"t_fix must leave at least one input step (< T = {self.T:g}), got {self.t_fix!r}")
+            raise UserInputError(f"t_fix must leave at least one input step (< T = {self.T:g}), got {self.t_fix!r}")
         n_dec = self._one_step_at_least("t_dec")
         if n_dec > n_steps:
-            raise ValueError(f"t_dec must be <= T = {self.T:g}, got {self.t_dec!r}")
+            raise UserInputError(f"t_dec must be <= T = {self.T:g}, got {self.t_dec!r}")
         self._set(_n_steps=n_steps, _n_fix=n_fix, _n_dec=n_dec)
 
     def build(self, variates: Mapping[str, np.ndarray]) -> Batch:
@@ -88,9 +89,9 @@ class Cosine(DeterministicTask):
         masked = self.n_periods * self.period
         n_steps, n_mask = steps(self.T, dt), steps(masked, dt)
         if n_mask < 1:
-            raise ValueError(f"n_periods * period must last at least one step (>= dt = {dt:g}), got {masked:g}")
+            raise UserInputError(f"n_periods * period must last at least one step (>= dt = {dt:g}), got {masked:g}")
         if n_mask > n_steps:
-            raise ValueError(f"n_periods * period must be <= T = {self.T:g}, got {masked:g}")
+            raise UserInputError(f"n_periods * period must be <= T = {self.T:g}, got {masked:g}")
         self._set(_n_steps=n_steps, _n_mask=n_mask)
 
     def build(self, variates: Mapping[str, np.ndarray]) -> Batch:

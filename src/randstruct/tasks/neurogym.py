@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from randstruct.errors import UserInputError, missing
 from randstruct.tasks.base import F32, Batch, Task, check_batch_size, onehot, unpack_variates
 
 SCORES = ("decision", "all")
-INSTALL = "pip install 'randstruct[neurogym]'"
 _FIELDS = ("dt", "tau_ms", "score", "max_ms", "env_kwargs")
 
 
@@ -38,7 +38,7 @@ def _neurogym():
     try:
         import neurogym
     except ImportError:
-        raise ValueError(f"NeuroGym tasks need the optional package neurogym, which is not installed: {INSTALL}") from None
+        raise missing("NeuroGym tasks need", "neurogym", "neurogym") from None
     return neurogym
 
 
@@ -49,7 +49,7 @@ def make_env(env_id: str, kwargs: Mapping[str, Any]):
 
     known = all_envs(contrib=True, collections=True)
     if env_id not in known:
-        raise ValueError(f"unknown NeuroGym environment {env_id!r}; allowed: {', '.join(known)}")
+        raise UserInputError(f"unknown NeuroGym environment {env_id!r}; allowed: {', '.join(known)}")
     import warnings
 
     try:
@@ -57,9 +57,9 @@ def make_env(env_id: str, kwargs: Mapping[str, Any]):
             warnings.simplefilter("ignore")  # gymnasium's note about render_modes metadata
             env = ngym.make(env_id, **kwargs).unwrapped
     except TypeError as err:
-        raise ValueError(f"NeuroGym environment {env_id!r} refused its parameters {dict(kwargs)}: {err}") from None
+        raise UserInputError(f"NeuroGym environment {env_id!r} refused its parameters {dict(kwargs)}: {err}") from None
     if not hasattr(env, "new_trial") or not hasattr(env, "timing"):
-        raise ValueError(f"NeuroGym environment {env_id!r} is not trial-based (no new_trial/timing)")
+        raise UserInputError(f"NeuroGym environment {env_id!r} is not trial-based (no new_trial/timing)")
     return env
 
 
@@ -83,8 +83,8 @@ def _longest(value: Any, period: str, env_id: str) -> float:
                     return bound
             if dist == "constant" and isinstance(args, Real):
                 return float(args)
-    raise ValueError(f"the duration of period {period!r} of {env_id!r} has no finite upper bound ({value!r}); "
-                     "pass max_ms, the longest trial in ms")
+    raise UserInputError(f"the duration of period {period!r} of {env_id!r} has no finite upper bound ({value!r}); "
+                         "pass max_ms, the longest trial in ms")
 
 
 def max_steps(env, env_id: str) -> int:
@@ -132,40 +132,40 @@ class NeuroGymTask(Task):
 
     def __post_init__(self) -> None:
         if not isinstance(self.env_id, str) or not self.env_id:
-            raise ValueError(f"env_id must be a NeuroGym environment id, got {self.env_id!r}")
+            raise UserInputError(f"env_id must be a NeuroGym environment id, got {self.env_id!r}")
         self._number("tau_ms", low=0, strict=True)
         if self.score not in SCORES:
-            raise ValueError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
+            raise UserInputError(f"score must be one of {', '.join(SCORES)}, got {self.score!r}")
         if not isinstance(self.env_kwargs, Mapping):
-            raise ValueError(f"env_kwargs must be a mapping of the env's parameters, got {self.env_kwargs!r}")
+            raise UserInputError(f"env_kwargs must be a mapping of the env's parameters, got {self.env_kwargs!r}")
         kwargs = dict(self.env_kwargs)
         if "dt" in kwargs:
-            raise ValueError("the env's dt is set through dt (units of tau) and tau_ms, not env_kwargs")
+            raise UserInputError("the env's dt is set through dt (units of tau) and tau_ms, not env_kwargs")
         if self.dt is not None:
             dt = self.dt
             if isinstance(dt, bool) or not isinstance(dt, Real) or not 0 < dt <= 1:
-                raise ValueError(f"dt must be in (0, 1] (units of tau), got {dt!r}")
+                raise UserInputError(f"dt must be in (0, 1] (units of tau), got {dt!r}")
             kwargs["dt"] = float(dt) * self.tau_ms
         env = make_env(self.env_id, kwargs)
         dt = float(env.dt) / self.tau_ms
         if not 0 < dt <= 1:
-            raise ValueError(f"dt = env dt {env.dt:g} ms / tau_ms {self.tau_ms:g} = {dt:g} is not in (0, 1]; "
-                             "raise tau_ms or pass a smaller dt")
+            raise UserInputError(f"dt = env dt {env.dt:g} ms / tau_ms {self.tau_ms:g} = {dt:g} is not in (0, 1]; "
+                                 "raise tau_ms or pass a smaller dt")
         space = env.action_space
         if not hasattr(space, "n") or getattr(space, "shape", None) != ():
-            raise ValueError(f"NeuroGym environment {self.env_id!r} has action space {space}; only discrete "
-                             "actions (a class per step) can be trained")
+            raise UserInputError(f"NeuroGym environment {self.env_id!r} has action space {space}; only discrete "
+                                 "actions (a class per step) can be trained")
         shape = env.observation_space.shape
         if shape is None or len(shape) != 1:
-            raise ValueError(f"NeuroGym environment {self.env_id!r} has observations of shape {shape}; only "
-                             "vectors can be inputs")
+            raise UserInputError(f"NeuroGym environment {self.env_id!r} has observations of shape {shape}; only "
+                                 "vectors can be inputs")
         if self.max_ms is None:
             k = max_steps(env, self.env_id)
         else:
             self._number("max_ms", low=0, strict=True)
             k = int(self.max_ms // env.dt)
         if k < 1:
-            raise ValueError(f"max_ms must cover at least one env step ({env.dt:g} ms), got {self.max_ms!r}")
+            raise UserInputError(f"max_ms must cover at least one env step ({env.dt:g} ms), got {self.max_ms!r}")
         object.__setattr__(self, "dt", dt)
         object.__setattr__(self, "env_kwargs", {k_: v for k_, v in dict(self.env_kwargs).items()})
         self._set(name=f"neurogym:{self.env_id}", n_in=int(shape[0]), n_out=int(space.n), _n_steps=k,
@@ -174,8 +174,8 @@ class NeuroGymTask(Task):
             env.seed(0)
             env.new_trial()
             if "decision" not in env.start_ind:
-                raise ValueError(f"NeuroGym environment {self.env_id!r} has no 'decision' period "
-                                 f"(periods: {', '.join(env.start_ind)}); use score='all'")
+                raise UserInputError(f"NeuroGym environment {self.env_id!r} has no 'decision' period "
+                                     f"(periods: {', '.join(env.start_ind)}); use score='all'")
 
     # the env stays out of pickles (prefetch workers, deep copies): it is rebuilt from the fields
     def __getstate__(self) -> dict:
@@ -202,8 +202,8 @@ class NeuroGymTask(Task):
             env.new_trial()
             steps_i = env.ob.shape[0]
             if steps_i > k:
-                raise ValueError(f"a trial of {self.env_id!r} lasted {steps_i} steps, more than the "
-                                 f"{k} of max_ms; pass a larger max_ms")
+                raise UserInputError(f"a trial of {self.env_id!r} lasted {steps_i} steps, more than the "
+                                     f"{k} of max_ms; pass a larger max_ms")
             ob[i, :steps_i] = env.ob
             gt[i, :steps_i] = np.asarray(env.gt).reshape(steps_i)
             length[i] = steps_i
@@ -231,7 +231,7 @@ def make_neurogym_task(reference_id: str, /, **params: Any) -> NeuroGymTask:
     """The adapter over ``reference_id``: keys among its fields set them, every other key goes to the env."""
     env_id = params.pop("env_id", reference_id)
     if env_id != reference_id:
-        raise ValueError(f"env_id {env_id!r} contradicts the task reference neurogym:{reference_id}")
+        raise UserInputError(f"env_id {env_id!r} contradicts the task reference neurogym:{reference_id}")
     own = {k: params.pop(k) for k in _FIELDS if k in params}
     env_kwargs = dict(own.pop("env_kwargs", None) or {})
     env_kwargs.update(params)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from randstruct.errors import UserInputError, user_code
 from randstruct.plugins import class_reference, entry_point, entry_point_names, import_reference
-from randstruct.tasks.base import Task, check_task, check_task_class
+from randstruct.tasks.base import Task, check_task, check_task_class, task_owner
 from randstruct.tasks.cognitive import FlipFlop, Mante, Romo
 from randstruct.tasks.linear import Cosine, Simple
 
@@ -32,11 +33,11 @@ def register_task(cls: type[Task] | None = None, *, name: str | None = None, rep
         check_task_class(c)
         key = c.name if name is None else name
         if not isinstance(key, str) or not key or ":" in key:
-            raise ValueError(f"task name must be a non-empty string without ':', got {key!r}")
+            raise UserInputError(f"task name must be a non-empty string without ':', got {key!r}")
         old = TASKS.get(key)
         if old is not None and old is not c and (key in BUILTIN or not replace):
-            raise ValueError(f"task name {key!r} is already registered to {class_reference(old)}"
-                             + ("" if key in BUILTIN else "; pass replace=True to override"))
+            raise UserInputError(f"task name {key!r} is already registered to {class_reference(old)}"
+                                 + ("" if key in BUILTIN else "; pass replace=True to override"))
         TASKS[key] = c
         return c
 
@@ -65,14 +66,14 @@ def allowed_text() -> str:
 def resolve_task_class(ref: str) -> type[Task]:
     """The Task class behind a registered name or a ``module:Class`` reference."""
     if not isinstance(ref, str) or not ref:
-        raise ValueError(f"unknown task {ref!r}; {allowed_text()}")
+        raise UserInputError(f"unknown task {ref!r}; {allowed_text()}")
     if ref in TASKS:
         return TASKS[ref]
     if ":" in ref:
         return import_class(ref)
     found = _entry_point(ref)
     if found is None:
-        raise ValueError(f"unknown task {ref!r}; {allowed_text()}")
+        raise UserInputError(f"unknown task {ref!r}; {allowed_text()}")
     return found
 
 
@@ -91,5 +92,6 @@ def get_task(name: str, **params: Any) -> Task:
     allowed = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for task {name!r}; allowed: {', '.join(allowed)}")
-    return check_task(cls(**params))
+        raise UserInputError(f"unknown parameter {unknown[0]!r} for task {name!r}; allowed: {', '.join(allowed)}")
+    with user_code(task_owner(cls)):
+        return check_task(cls(**params))

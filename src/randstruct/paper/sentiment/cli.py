@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from randstruct.errors import UserInputError
+
 DEMO_DEFAULTS = {"N": 128, "epochs": 30, "lr0": 0.01, "rank_step": 1, "seed": 0}
 
 
@@ -99,7 +101,7 @@ def _set_threads(threads: int | None) -> None:
 
     if threads is not None:
         if threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {threads}")
+            raise UserInputError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
 
 
@@ -108,7 +110,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from randstruct.paper.sentiment.train import SentimentConfig, train
 
     if a.checkpoint_every < 1:
-        raise ValueError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
+        raise UserInputError(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
     config = SentimentConfig(n=a.N, epochs=a.epochs, batch_size=a.batch, lr0=a.lr0, dropout=a.dropout,
                              seed=a.seed, lowercase=a.lowercase, device=a.device)
     _set_threads(a.threads)
@@ -162,9 +164,9 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     from randstruct.paper.sentiment.truncation import analyze
 
     if a.rank_step < 1:
-        raise ValueError(f"--rank-step must be >= 1, got {a.rank_step}")
+        raise UserInputError(f"--rank-step must be >= 1, got {a.rank_step}")
     if a.dense_ranks < 0:
-        raise ValueError(f"--dense-ranks must be >= 0, got {a.dense_ranks}")
+        raise UserInputError(f"--dense-ranks must be >= 0, got {a.dense_ranks}")
     _set_threads(a.threads)
     ds = analyze(a.run, rank_step=a.rank_step, device=a.device, progress=not a.no_progress,
                  dense_ranks=a.dense_ranks)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from randstruct.errors import UserInputError
+
 SUBJECTS = (("the", "movie"), ("this", "film"), ("the", "plot"), ("the", "acting"), ("the", "script"),
             ("the", "cast"), ("the", "soundtrack"), ("the", "ending"), ("it",), ("the", "story"))
 VERBS = ("is", "was", "seems", "felt")
@@ -137,7 +139,7 @@ def write_corpus(out_dir: str | Path, n_train: int = 3000, n_dev: int = 500, n_t
     Returns (the SST directory, the vector file).
     """
     if dim < 4:
-        raise ValueError(f"the synthetic vectors need dim >= 4, got {dim}")
+        raise UserInputError(f"the synthetic vectors need dim >= 4, got {dim}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7001]))
     out_dir = Path(out_dir)
     trees_dir = out_dir / "trees"

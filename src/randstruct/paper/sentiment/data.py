@@ -21,6 +21,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from randstruct.errors import UserInputError
+
 UNK, PAD = "<unk>", "<pad>"
 SST_SOURCE = ("trainDevTestTrees_PTB.zip from the Stanford Sentiment Treebank page "
               "(nlp.stanford.edu/sentiment)")
@@ -32,7 +34,7 @@ SPLITS = {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"}
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 
 
-class DataError(ValueError):
+class DataError(UserInputError):
     """A data file that is missing or does not have the published format."""
 
 
@@ -46,19 +48,19 @@ def parse_tree(line: str) -> Sentence:
     """Root label and leaves of one PTB tree such as ``(3 (2 It) (4 (2 's) (4 good)))``."""
     parts = _TOKEN.findall(line)
     if len(parts) < 4 or parts[0] != "(":
-        raise ValueError("not a tree: a line must start with '(' and contain at least one leaf")
+        raise UserInputError("not a tree: a line must start with '(' and contain at least one leaf")
     leaves: list[str] = []
     depth, pos, root = 0, 0, None
     while pos < len(parts):
         part = parts[pos]
         if part == "(":
             if depth == 0 and root is not None:
-                raise ValueError("more than one tree on the line")
+                raise UserInputError("more than one tree on the line")
             if pos + 1 >= len(parts) or parts[pos + 1] in ("(", ")"):
-                raise ValueError("'(' must be followed by a label")
+                raise UserInputError("'(' must be followed by a label")
             label = parts[pos + 1]
             if label not in ("0", "1", "2", "3", "4"):
-                raise ValueError(f"label {label!r} is not one of 0-4")
+                raise UserInputError(f"label {label!r} is not one of 0-4")
             if root is None:
                 root = int(label)
             depth += 1
@@ -66,19 +68,19 @@ def parse_tree(line: str) -> Sentence:
             if pos < len(parts) and parts[pos] not in ("(", ")"):
                 leaves.append(parts[pos])
                 if pos + 1 >= len(parts) or parts[pos + 1] != ")":
-                    raise ValueError(f"leaf {parts[pos]!r} must be followed by ')'")
+                    raise UserInputError(f"leaf {parts[pos]!r} must be followed by ')'")
                 pos += 1
         elif part == ")":
             depth -= 1
             if depth < 0:
-                raise ValueError("unbalanced ')'")
+                raise UserInputError("unbalanced ')'")
             pos += 1
         else:
-            raise ValueError(f"word {part!r} outside a leaf '(label word)'")
+            raise UserInputError(f"word {part!r} outside a leaf '(label word)'")
     if depth != 0:
-        raise ValueError("unbalanced '(': the tree is not closed")
+        raise UserInputError("unbalanced '(': the tree is not closed")
     if not leaves:
-        raise ValueError("the tree has no leaves")
+        raise UserInputError("the tree has no leaves")
     return Sentence(tuple(leaves), int(root))
 
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from randstruct.errors import UserInputError
+
 # block name -> (layer module attribute, parameter name inside that single-layer LSTM)
 BLOCKS = {
     "w_ih_l0": ("lstm0", "weight_ih_l0"), "w_hh_l0": ("lstm0", "weight_hh_l0"),
@@ -44,9 +46,9 @@ class SentimentLSTM(nn.Module):
                  seed_generator: torch.Generator | None = None) -> None:
         super().__init__()
         if n < 1:
-            raise ValueError(f"N must be >= 1, got {n}")
+            raise UserInputError(f"N must be >= 1, got {n}")
         if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise UserInputError(f"dropout must be in [0, 1), got {dropout}")
         emb = torch.as_tensor(np.asarray(embedding, dtype=np.float32))
         self.n, self.emb_dim, self.p = n, emb.shape[1], dropout
         self.embedding = nn.Embedding.from_pretrained(emb, freeze=True)

@@ -21,6 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
+from randstruct.errors import UserInputError
 from randstruct.paper.sentiment.data import DataError, Sentence, read_glove
 
 SNIPPETS_SOURCE = ("movieReviewSnippets_GroundTruth.txt of the vaderSentiment 3.3.2 source distribution "
@@ -63,13 +64,13 @@ def read_snippets(path: str | Path) -> list[tuple[tuple[str, ...], float]]:
         fields = line.split("\t")
         try:
             if len(fields) != 3:
-                raise ValueError(f"{len(fields)} tab-separated fields")
+                raise UserInputError(f"{len(fields)} tab-separated fields")
             rating = float(fields[1])
             if not -4 <= rating <= 4:
-                raise ValueError(f"rating {fields[1]!r} outside [-4, 4]")
+                raise UserInputError(f"rating {fields[1]!r} outside [-4, 4]")
             tokens = tokenize(fields[2])
             if not tokens:
-                raise ValueError("an empty sentence")
+                raise UserInputError("an empty sentence")
         except ValueError as err:
             raise DataError(f"{path}:{number}: {err}; expected {SNIPPETS_FORMAT} ({SNIPPETS_SOURCE})") from None
         out.append((tokens, rating))
@@ -94,7 +95,7 @@ def load_snippets(path: str | Path, split_seed: int, lowercase: bool = False
     order, are permuted by a generator seeded with ``split_seed`` and cut in SST-2's proportions.
     """
     if isinstance(split_seed, bool) or int(split_seed) != split_seed or split_seed < 0:
-        raise ValueError(f"split seed must be an integer >= 0, got {split_seed}")
+        raise UserInputError(f"split seed must be an integer >= 0, got {split_seed}")
     rows = read_snippets(path)
     kept = [Sentence(tuple(t.lower() for t in tokens) if lowercase else tokens, int(rating > 0))
             for tokens, rating in rows if rating != 0]

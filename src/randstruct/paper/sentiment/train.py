@@ -21,6 +21,7 @@ import xarray as xr
 
 from randstruct import store
 from randstruct.engine.device import check_device
+from randstruct.errors import UserInputError
 from randstruct.paper.sentiment import data as D
 from randstruct.paper.sentiment import sources as S
 from randstruct.paper.sentiment.model import BLOCKS, SentimentLSTM
@@ -61,13 +62,13 @@ class SentimentConfig:
         for name in ("n", "epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{'N' if name == 'n' else name} must be an integer >= 1, got {value}")
+                raise UserInputError(f"{'N' if name == 'n' else name} must be an integer >= 1, got {value}")
         if not (np.isfinite(self.lr0) and self.lr0 > 0):
-            raise ValueError(f"lr0 must be a finite number > 0, got {self.lr0}")
+            raise UserInputError(f"lr0 must be a finite number > 0, got {self.lr0}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise UserInputError(f"dropout must be in [0, 1), got {self.dropout}")
         if int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed}")
+            raise UserInputError(f"seed must be an integer >= 0, got {self.seed}")
         check_device(self.device)
 
     @property
@@ -274,7 +275,7 @@ def train(data: str | Path | S.Snippets, glove_path: str | Path, out: str | Path
     """
     out = Path(out)
     if int(checkpoint_every) != checkpoint_every or checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every}")
+        raise UserInputError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every}")
     corpus = prepare_corpus(data, glove_path, config.seed, config.lowercase)
     spec = {"config": config.to_dict(), "data": data_record(data, glove_path, corpus), "stats": corpus.stats}
     with store.run_lock(out, "train"):

@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 
 from randstruct import store
+from randstruct.errors import UserInputError
 from randstruct.paper.sentiment import data as D
 from randstruct.paper.sentiment.model import BLOCKS, TRUNCATED, SentimentLSTM
 from randstruct.engine.device import check_device
@@ -28,9 +29,9 @@ def rank_grid(n: int, step: int = 1, dense: int = 0) -> np.ndarray:
     """Ranks 0, step, 2 step, ..., every rank up to ``dense`` (where the curves change fastest),
     and always the full rank N (which recovers the final network)."""
     if int(step) != step or step < 1:
-        raise ValueError(f"rank step must be an integer >= 1, got {step}")
+        raise UserInputError(f"rank step must be an integer >= 1, got {step}")
     if int(dense) != dense or dense < 0:
-        raise ValueError(f"dense ranks must be an integer >= 0, got {dense}")
+        raise UserInputError(f"dense ranks must be an integer >= 0, got {dense}")
     return np.unique(np.concatenate([np.arange(0, n + 1, step), np.arange(0, min(dense, n) + 1), [n]]))
 
 
