@@ -10,7 +10,8 @@ core: small ensembles run best on one thread), sends every shard of every run to
 merges, analyses the same way and draws the figures here. ``--out`` must be on a filesystem every
 node mounts. Interrupted? Run the same command again: finished shards are reused and unfinished
 ones resume from their checkpoints. ``--dry-run`` prints the job script and submits nothing.
-Errors follow randstruct's policy: one line, exit 2 for the user's input, 1 for a bug.
+Figs 5 and S6 need the Stanford Sentiment Treebank and GloVe (``--sst``, ``--glove``; the LSTM
+trains here, not on the cluster); without them name the other figures, e.g. ``--figures fig1 fig2``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def make_cluster(cores: int, memory: str, walltime: str, queue: str | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="slurm.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=10, help="SLURM jobs (nodes) to request; default 10")
     p.add_argument("--cores", type=int, default=32, help="cores per job = worker processes per job; default 32")
     p.add_argument("--memory", default="64GB", help="memory per job; default 64GB")
@@ -42,16 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--account", default=None, help="SLURM account")
     p.add_argument("--interface", default=None, help="network interface the nodes reach this host on (e.g. ib0)")
     p.add_argument("--out", default="results", help="output folder on a shared filesystem; default results")
-    p.add_argument("--sst", default=None, help="folder of the SST trees (train.txt, dev.txt, test.txt) for fig5/figS6")
-    p.add_argument("--glove", default=None, help="glove.6B.100d.txt for fig5/figS6")
+    p.add_argument("--figures", nargs="+", default=["all"], metavar="FIG",
+                   help="figures to reproduce (fig1 ... figS6, all); default all")
+    p.add_argument("--sst", default=None, help="SST PTB-tree folder (train.txt, dev.txt, test.txt) for Figs 5/S6")
+    p.add_argument("--glove", default=None, help="GloVe text file (glove.6B.100d.txt) for Figs 5/S6")
     p.add_argument("--dry-run", action="store_true", help="print the job script, submit nothing")
     a = p.parse_args(argv)
-    if not a.dry_run and (a.sst is None or a.glove is None):  # refused before any job is submitted
-        from randstruct.errors import UserInputError
+    from randstruct.paper.reproduce import FIGURES, resolve
 
-        raise UserInputError("the paper-scale sentiment figures (fig5, figS6) need the real data: pass --sst DIR "
-                             "(trainDevTestTrees_PTB from the Stanford Sentiment Treebank) and --glove FILE "
-                             "(glove.6B.100d.txt)")
+    try:
+        figures = resolve(a.figures)
+    except ValueError as err:
+        p.error(str(err))
+    if {"fig5", "figS6"} & set(figures) and (a.sst is None or a.glove is None) and not a.dry_run:
+        others = " ".join(f for f in FIGURES if f not in ("fig5", "figS6"))
+        p.error("Figs 5 and S6 at the paper scale need the real data: pass --sst DIR (trainDevTestTrees_PTB) and "
+                f"--glove FILE (glove.6B.100d.txt), or leave them out: --figures {others}")
     cluster = make_cluster(a.cores, a.memory, a.walltime, a.queue, a.account, a.interface)
     try:
         if a.dry_run:
@@ -61,23 +68,19 @@ def main(argv: list[str] | None = None) -> int:
 
         from randstruct.executors.cluster import DaskExecutor
         from randstruct.paper.reproduce import reproduce
+        from randstruct.store import RunError
 
         cluster.scale(jobs=a.jobs)
         with Client(cluster) as client, DaskExecutor(client=client, threads=1) as executor:
-            result = reproduce(["all"], "paper", a.out, sst=a.sst, glove=a.glove, executor=executor)
+            try:
+                result = reproduce(figures, "paper", a.out, executor=executor, sst=a.sst, glove=a.glove)
+            except (RunError, ValueError) as err:
+                print(f"{p.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+                return 2
         return 1 if any(not c.passed for c in result["claims"]) else 0
     finally:
         cluster.close()
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        print("slurm.py: interrupted; run the same command again: finished shards are reused", file=sys.stderr)
-        code = 130
-    except Exception as err:
-        from randstruct.errors import report
-
-        code = report(err, "slurm.py", f"argv {sys.argv}")
-    raise SystemExit(code)
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -19,14 +19,13 @@ import torch
 import xarray as xr
 
 from randstruct import memory, store
-from randstruct.engine.batches import check_mask
 from randstruct.engine.device import check_device
 from randstruct.engine.model import Ensemble, check_grid
 from randstruct.engine.options import ModelOptions
 from randstruct.errors import UserInputError
 from randstruct.tasks import Task, get_task
 from randstruct.tasks.registry import BUILTIN, TASKS, class_reference, import_class
-from randstruct.engine.train import TrainConfig, Trainer
+from randstruct.engine.train import TrainConfig, Trainer, check_training
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KIND = "rnn"
@@ -61,12 +60,15 @@ class RunSpec:
     readout: str = "small"
     dale: float | None = None
     sparsity: float = 0.0
+    # False: a stored spec read back (config.json); the task's code is needed to compute, not to read
+    check_task: InitVar[bool] = True
 
     @property
     def options(self) -> ModelOptions:
         return ModelOptions(self.noise_rec, self.noise_x0, self.noise_in, self.readout, self.dale, self.sparsity)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_task: bool) -> None:
+        object.__setattr__(self, "train", train_config(self.train))
         gs, seeds = check_grid(self.n, self.g, self.seeds, self.nonlinearity)
         for name, value in self.options.to_dict().items():  # validated and normalised (ints to floats)
             object.__setattr__(self, name, value)
@@ -74,9 +76,11 @@ class RunSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
         if self.dtype not in DTYPES:
             raise UserInputError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        self.train.learning_rates(self.n, np.repeat(self.g, len(self.seeds)))  # refuses lr = 0 before any work
+        if not check_task:
+            return
         task = self.make_task()
         object.__setattr__(self, "task_params", task.params())
-        self.train.learning_rates(self.n, np.repeat(self.g, len(self.seeds)))  # refuses lr = 0 before any work
         if not self.task_class and self.task in TASKS and self.task not in BUILTIN:
             object.__setattr__(self, "task_class", class_reference(type(task)))
 
@@ -109,12 +113,36 @@ class RunSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunSpec":
-        d = dict(d)
-        train = dict(d.pop("train"))
-        train["betas"] = tuple(train["betas"])
-        train["trainable"] = tuple(train["trainable"])
-        return cls(**d, train=TrainConfig(**train))
+    def from_dict(cls, d: dict, check_task: bool = True) -> "RunSpec":
+        return cls(**d, check_task=check_task)
+
+    @classmethod
+    def stored(cls, d: dict) -> "RunSpec":
+        """A run's recorded spec: rebuilt with its task where the task's code is at hand, else as
+        recorded (reading a run needs no task; computing on it does)."""
+        try:
+            return cls.from_dict(d)
+        except ValueError:
+            return cls.from_dict(d, check_task=False)
+
+
+def train_config(train) -> TrainConfig:
+    """A TrainConfig as is, or built from a dict of its fields (as ``to_dict`` writes them)."""
+    if isinstance(train, TrainConfig):
+        return train
+    if not isinstance(train, dict):
+        raise UserInputError(f"train must be a TrainConfig or a dict of its fields, got {type(train).__name__}")
+    allowed = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(train) - set(allowed))
+    if unknown:
+        raise UserInputError(f"unknown train field {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    if "epochs" not in train:
+        raise UserInputError("train needs 'epochs' (the number of updates)")
+    d = dict(train)
+    for key in ("betas", "trainable"):
+        if isinstance(d.get(key), list):
+            d[key] = tuple(d[key])
+    return TrainConfig(**d)
 
 
 @dataclass(frozen=True)
@@ -151,12 +179,12 @@ def execute(spec: RunSpec, out: str | Path, overwrite: bool = False, resume: boo
     out = Path(out)
     check_device(spec.device)
     check_memory(spec)
-    check_mask(spec.make_task(), None)  # a user's task that fails or makes NaN targets: refused before any write
+    ensemble = check_trainable(spec)
     if resume and (out / "shards").is_dir():
         raise store.RunError(f"{out} was trained in shards on a Dask cluster; resume it with --scheduler")
     with store.run_lock(out, "train"):
         checkpoint = prepare_run(out, spec, overwrite, resume)
-        train_into(out, spec, spec.make_ensemble(), checkpoint, progress, checkpoint_every)
+        train_into(out, spec, ensemble, checkpoint, progress, checkpoint_every)
     return load(out)
 
 
@@ -187,6 +215,14 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
     store.write_results(out, ds)
     (out / store.CHECKPOINT).unlink(missing_ok=True)
     return ds
+
+
+def check_trainable(spec: RunSpec) -> Ensemble:
+    """The initial networks, once everything the trainer would refuse has been checked (the task's
+    trials included), so that a refused run leaves nothing on disk."""
+    ensemble = spec.make_ensemble()
+    check_training(ensemble, spec.make_task(), spec.train, probe=True)
+    return ensemble
 
 
 def memory_estimate(spec: RunSpec) -> int:
@@ -244,12 +280,17 @@ class Run:
 
     @functools.cached_property
     def spec(self) -> RunSpec:
-        return RunSpec.from_dict(self.config["spec"])
+        return RunSpec.stored(self.config["spec"])
 
     def task(self) -> Task:
-        """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial)."""
+        """The run's task, built once per handle (a NeuroGym task costs gym.make and a trial); this
+        needs the task's code, reading the run does not."""
         if "_task" not in self.__dict__:
-            self.__dict__["_task"] = self.spec.make_task()
+            try:
+                self.__dict__["_task"] = self.spec.make_task()
+            except ValueError as err:
+                raise UserInputError(f"{self.path} can be read without its task's code, but this needs it: "
+                                     f"{err}") from None
         return self.__dict__["_task"]
 
     def ensemble(self, which: str = "final", device: str = "cpu", dtype: torch.dtype | None = None) -> Ensemble:
@@ -280,7 +321,7 @@ def load(path: str | Path) -> Run:
         raise store.RunError(f"{path} is a {config['kind']} run, not an RNN ensemble; "
                              f"use the {config['kind']} tools (randstruct {config['kind']} ...) for it")
     try:
-        spec = RunSpec.from_dict(config["spec"])
+        spec = RunSpec.stored(config["spec"])
     except (KeyError, TypeError, ValueError) as err:
         raise store.RunError(f"{path / store.CONFIG} holds no valid run spec ({err})") from None
     data = store.open_results(path)

@@ -283,10 +283,3 @@ def test_dynamics_creates_the_figure_folder_like_plot(analyzed, tmp_path, capsys
     figure = tmp_path / "nodir" / "sub" / "x.png"
     assert main(["dynamics", str(run), "--inits", "4", "--figure", str(figure), "--no-progress"]) == 0
     assert figure.stat().st_size > 0
-
-
-def test_the_slurm_example_refuses_paper_scale_without_data_in_one_line():
-    res = subprocess.run([sys.executable, str(SRC.parent / "examples" / "slurm.py"), "--jobs", "1"],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
-    assert res.returncode == 2 and res.stdout == ""
-    assert res.stderr.count("\n") == 1 and res.stderr.startswith("slurm.py: error: the paper-scale sentiment")

@@ -45,3 +45,21 @@ def test_the_dry_run_prints_the_job_script_and_submits_nothing(capsys, monkeypat
     out = capsys.readouterr().out
     assert out.startswith("#!/usr/bin/env bash") and "#SBATCH -p q" in out and "--nworkers 4" in out
     assert made["cluster"].status.name == "closed"
+
+
+def test_the_paper_scale_sentiment_figures_need_their_data_one_line_no_cluster(capsys, monkeypatch):
+    example = _example()
+
+    def no_cluster(*args, **kw):
+        raise AssertionError("a cluster was started for a command that cannot run")
+
+    monkeypatch.setattr(example, "make_cluster", no_cluster)
+    with pytest.raises(SystemExit) as exit_:
+        example.main(["--out", "/nonexistent/results"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("slurm.py: error: Figs 5 and S6 at the paper scale need the real data: pass --sst DIR")
+    assert "--figures fig1 fig2 figS2 figS1 fig3 fig4 figS3 figS4 figS5" in err[-1]
+    with pytest.raises(SystemExit):
+        example.main(["--figures", "fig9"])
+    assert "unknown figure 'fig9'" in capsys.readouterr().err

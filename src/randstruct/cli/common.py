@@ -103,3 +103,24 @@ def executor_from_args(a: argparse.Namespace):
     from randstruct.executors import make_executor
 
     return make_executor(a.scheduler, shard_size=a.shard_size, threads=a.threads)
+
+
+def thread_hint(device: str = "cpu") -> str | None:
+    """The OMP_NUM_THREADS=1 advice, when it applies: CPU training with several torch threads while
+    the machine's load exceeds its free cores (threads then wait for each other; several-fold slower)."""
+    if device != "cpu" or "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
+        return None
+    import torch
+
+    threads, cores, load = torch.get_num_threads(), os.cpu_count() or 1, os.getloadavg()[0]
+    if threads < 2 or load < cores - threads + 1:
+        return None
+    return (f"note: this machine is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads; "
+            f"small ensembles run several times faster here with OMP_NUM_THREADS=1 in front of the command")
+
+
+def print_thread_hint(device: str = "cpu") -> None:
+    """After the work, next to its timing (stdout), so that a failed command still prints one line only."""
+    hint = thread_hint(device)
+    if hint:
+        print(hint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from randstruct.cli.common import add_cluster_options, executor_from_args
+from randstruct.cli.common import add_cluster_options, executor_from_args, print_thread_hint
 
 
 def register(sub) -> None:
@@ -56,7 +56,10 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     with executor_from_args(a) as executor:
         result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst,
                            glove=a.glove, executor=executor)
+    if a.scheduler is None:
+        print_thread_hint(a.device)
     failed = [c for c in result["claims"] if not c.passed]
     for c in failed:
-        print(f"FAIL {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}", file=sys.stderr)
+        print(f"{c.verdict} {c.id}: {c.statement}: measured {c.measured}, expected {c.expected}"
+              + (f" ({c.missing})" if c.missing else ""), file=sys.stderr)
     return 1 if failed else 0

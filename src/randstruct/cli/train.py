@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from randstruct.cli.common import UsageError, add_cluster_options, executor_from_args, parse_floats, parse_task_params
+from randstruct.cli.common import (UsageError, add_cluster_options, executor_from_args, parse_floats,
+                                   parse_task_params, print_thread_hint)
 from randstruct.engine.model import PARAMS
 from randstruct.engine.config import LOSSES
 from randstruct.engine.train import LR_RULES, OPTIMIZERS, TrainConfig
@@ -103,6 +104,16 @@ def _spec_from_args(a: argparse.Namespace):
                    noise_x0=a.noise_x0, noise_in=a.noise_in, readout=a.readout, dale=a.dale, sparsity=a.sparsity)
 
 
+def trained_line(attrs: dict, n_net: int, epochs: int) -> str:
+    """What was trained and how fast: sharded, the command's wall time and the network-epochs it
+    trained itself (not those of shards reused from an earlier command)."""
+    wall = attrs.get("cluster_wall_time_s", attrs["train_wall_time_s"])
+    done = attrs.get("cluster_network_epochs", n_net * epochs)
+    if done == 0:
+        return f"{n_net} networks x {epochs} epochs: every shard was already trained (reused), merged in {wall:.1f} s"
+    return f"trained {n_net} networks x {epochs} epochs in {wall:.1f} s ({done / max(wall, 1e-9):,.1f} network-epochs/s)"
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from randstruct.runs import execute
 
@@ -112,10 +123,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     with executor_from_args(a) as executor:
         run = execute(spec, a.out, overwrite=a.overwrite, resume=a.resume, progress=not a.no_progress,
                       checkpoint_every=a.checkpoint_every, executor=executor)
-    # sharded: what the command waited for, not the shards' summed compute time
-    wall = run.data.attrs.get("cluster_wall_time_s", run.data.attrs["train_wall_time_s"])
-    n_net = run.data.sizes["net"]
-    print(f"trained {n_net} networks x {spec.train.epochs} epochs in {wall:.1f} s "
-          f"({n_net * spec.train.epochs / max(wall, 1e-9):,.1f} network-epochs/s) -> {a.out}")
+    print(f"{trained_line(run.data.attrs, run.data.sizes['net'], spec.train.epochs)} -> {a.out}")
+    if a.scheduler is None:
+        print_thread_hint(spec.device)
     print(f"next: randstruct info {a.out}")
     return 0

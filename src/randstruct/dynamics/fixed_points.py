@@ -33,6 +33,7 @@ the continuous flow (FixedPointFinder's F(x) - x of a discrete map is dt times t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -344,20 +345,27 @@ def unique_indices(x: np.ndarray, q: np.ndarray, tol_unique: float) -> np.ndarra
 
 
 def select(res: Search, x_init: torch.Tensor, cond_id: np.ndarray, tol_unique: float,
-           outlier_distance_scale: float, tol_q: float | None = None) -> list[np.ndarray]:
+           outlier_distance_scale: float, tol_q: float | None = None,
+           valid: np.ndarray | None = None) -> list[np.ndarray]:
     """Per member: indices into K of the kept fixed points (distance outliers out, duplicates merged;
-    with ``tol_q`` also the slow points, states whose q stayed >= tol_q)."""
+    with ``tol_q`` also the slow points, states whose q stayed >= tol_q; states not ``valid`` (E, K)
+    neither count nor shape the outlier distance)."""
     x = res.xstar.double().cpu().numpy()
     xi = x_init.double().cpu().numpy()
     q = res.qstar.double().cpu().numpy()
+    valid = np.ones(q.shape, bool) if valid is None else valid
     out = []
     for e in range(x.shape[0]):
-        centroid = xi[e].mean(0)
+        if not valid[e].any():
+            out.append(np.zeros(0, np.int64))
+            continue
+        starts = xi[e][valid[e]]
+        centroid = starts.mean(0)
         # FixedPointFinder's scale is the mean distance to the centroid; initial states bunched on one
         # plateau (a deterministic task) make it ~0, so it is floored at their mean norm
-        scale = max(np.linalg.norm(xi[e] - centroid, axis=1).mean(), np.linalg.norm(xi[e], axis=1).mean())
+        scale = max(np.linalg.norm(starts - centroid, axis=1).mean(), np.linalg.norm(starts, axis=1).mean())
         dist = np.linalg.norm(x[e] - centroid, axis=1)
-        ok = np.isfinite(q[e]) & (dist <= outlier_distance_scale * max(scale, np.finfo(float).tiny))
+        ok = valid[e] & np.isfinite(q[e]) & (dist <= outlier_distance_scale * max(scale, np.finfo(float).tiny))
         if tol_q is not None:
             ok &= q[e] < tol_q
         picked = []
@@ -438,9 +446,31 @@ def find_fixed_points(wrec: torch.Tensor, const: torch.Tensor, x_init: torch.Ten
                              f"{outlier_distance_scale}")
     e, k, _ = x_init.shape
     cond = np.zeros((e, k), np.int64) if cond_id is None else np.asarray(cond_id, np.int64)
+    wrec, const, x_init, valid, skipped = _finite_only(wrec, const, x_init)
     res = search(wrec, const, x_init, nonlinearity, tol_q, tol_dq, max_iters, first_order_iters, lr)
-    kept = select(res, x_init, cond, tol_unique, outlier_distance_scale, None if keep_slow else tol_q)
+    kept = select(res, x_init, cond, tol_unique, outlier_distance_scale, None if keep_slow else tol_q, valid)
     out = pack(res, kept, wrec, cond, nonlinearity, keep_jacobians)
     out.info = {"method": METHOD, "first_order_iters": res.n_first_order, "newton_iters": res.n_newton,
-                "converged": float((res.qstar < tol_q).double().mean())}
+                "converged": float((res.qstar < tol_q).double()[torch.as_tensor(valid)].mean()) if valid.any()
+                else float("nan"), **skipped}
     return out
+
+
+def _finite_only(wrec, const, x_init):
+    """Members with non-finite weights and initial states or drives that are not finite take no part
+    (searched from zeros, never kept), so they cannot wipe out the others; a warning says which."""
+    good_w = torch.isfinite(wrec).flatten(1).all(1)
+    valid = (torch.isfinite(x_init).all(-1) & torch.isfinite(const).all(-1) & good_w[:, None])
+    if bool(valid.all()):
+        return wrec, const, x_init, valid.cpu().numpy(), {}
+    bad_members = (~good_w).nonzero().flatten().tolist()
+    bad_states = int((~valid[good_w]).sum())
+    warnings.warn(f"fixed points: skipped {len(bad_members)} member(s) with non-finite weights {bad_members} and "
+                  f"{bad_states} initial state(s) or drive(s) with non-finite entries; the rest were searched",
+                  RuntimeWarning, stacklevel=3)
+    zero = torch.zeros((), dtype=wrec.dtype, device=wrec.device)
+    wrec = torch.where(good_w[:, None, None], wrec, zero)
+    const = torch.where(valid[..., None], const, zero)
+    x_init = torch.where(valid[..., None], x_init, zero)
+    return wrec, const, x_init, valid.cpu().numpy(), {"skipped_members": bad_members,
+                                                      "skipped_initial_states": bad_states}

@@ -23,6 +23,7 @@ from randstruct.engine.model import Ensemble, to_kernel_layout
 from randstruct.engine.noise import NoiseSource
 from randstruct.engine.seeding import member_rng
 from randstruct.errors import Failure, UserInputError, user_code
+from randstruct.errors import UserInputError
 from randstruct.tasks import Batch, Task
 from randstruct.tasks.base import check_values, task_owner
 
@@ -65,19 +66,54 @@ def make_batch(task: Task, rngs: Sequence[np.random.Generator], batch_size: int,
 MASK_PROBE_TRIALS = 16
 
 
-def check_mask(task: Task, data: Batch | None) -> None:
-    """Refuse training that could not change anything: a mask with no scored entry, in the fixed
-    batch or in a probe of the task drawn from a generator of its own (no member stream is touched)."""
+def probe_task(task: Task, data: Batch | None = None) -> None:
+    """Check what training will get before any of it: ``data`` (a given batch: its channels) or
+    trials of the task drawn from a generator of its own, no member stream touched (their shape
+    against the task's declared channels and step count). A task's own failure, a wrong shape and
+    a mask that scores nothing or has negative or non-finite weights become one-line ValueErrors."""
+    if data is None:
+        try:  # a user's task failing is named by Task.sample (errors.user_code), a built-in one here
+            probe = task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
+        except Failure:
+            raise
+        except Exception as err:
+            raise UserInputError(f"task {task.name!r} could not make trials: {type(err).__name__}: {err}") from err
+        check_shapes(task, probe, task.n_steps)
+    else:
+        probe = data
+        check_shapes(task, data, np.shape(data.inputs)[1] if np.ndim(data.inputs) == 3 else -1)
+    check_mask(task, probe, given=data is not None)
+
+
+def check_mask(task: Task, data: Batch | None, given: bool | None = None) -> None:
+    """Refuse training that could not change anything or a mask that is no weight: no scored entry,
+    or negative or non-finite entries, in ``data`` or (None) in a probe of the task's own trials;
+    ``given``: whether the caller's batch is checked (default: ``data`` is not None), for the message."""
+    given = data is not None if given is None else given
     probe = data if data is not None else task.sample(MASK_PROBE_TRIALS, np.random.default_rng(0))
     mask = np.asarray(probe.mask)
     if not np.all(np.isfinite(mask)) or np.any(mask < 0):
-        where = "the given batch" if data is not None else f"task {task.name!r}"
+        where = "the given batch" if given else f"task {task.name!r}"
         raise UserInputError(f"the mask of {where} has negative or non-finite entries (min {np.nanmin(mask):g}); "
                              "mask entries are weights >= 0 of the squared errors")
     if not np.any(mask):
-        where = "the given batch" if data is not None else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
+        where = "the given batch" if given else f"{MASK_PROBE_TRIALS} trials of task {task.name!r}"
         raise UserInputError(f"the mask is zero everywhere in {where}: no step is scored, so training would change "
                              "nothing; check the task's timing parameters")
+
+
+def check_shapes(task: Task, batch: Batch, k: int) -> None:
+    """Refuse a batch whose arrays are not (batch, k, channels) with the task's declared channels."""
+    b = np.shape(batch.inputs)[0] if np.ndim(batch.inputs) else -1
+    want = {"inputs": (b, k, task.n_in), "targets": (b, k, task.n_out), "mask": (b, k, task.n_out)}
+    if task.has_labels:
+        want["decision"] = (b, k, 1)
+    for name, shape in want.items():
+        got = tuple(np.shape(getattr(batch, name)))
+        if got != shape:
+            raise UserInputError(f"task {task.name!r}: build() returned {name} of shape {got}, expected "
+                                 f"(batch, n_steps, channels) = {shape} (n_steps = {task.n_steps}, n_in = {task.n_in}, "
+                                 f"n_out = {task.n_out})")
 
 
 def member_states(rngs, noise_rngs) -> list:
@@ -108,12 +144,12 @@ class BatchStream:
             member_rng(int(s), float(g), "noise") for g, s in zip(ensemble.g, ensemble.seed)]
         self.n_net, self.dtype, self.device = ensemble.size, ensemble.dtype, ensemble.device
         self._fixed = None
+        probe_task(task, data)
         if data is None and not task.stochastic:
             data = task.sample(batch_size, self.rngs[0])
         if data is not None:
             self._fixed = tuple(to_kernel_layout(a, self.n_net, self.dtype, self.device)
                                 for a in batch_arrays(task, data))
-        check_mask(task, data)
 
     @property
     def fixed(self) -> bool:

@@ -63,7 +63,22 @@ def check_grid(n: int, g, seeds, nonlinearity: str) -> tuple[np.ndarray, np.ndar
         seed_list = np.asarray(seeds, dtype=np.int64)
         if seed_list.size < 1 or np.any(seed_list < 0):
             raise UserInputError(f"seeds must be a count >= 1 or a list of integers >= 0, got {list(seeds)}")
+    # a repeated value would train the same network twice and count it as two samples
+    same_g = np.isclose(np.diff(np.sort(gs)), 0.0, rtol=0, atol=1e-9)
+    if same_g.any():
+        raise UserInputError(f"g lists {np.sort(gs)[1:][same_g][0]:g} twice; each gain once, please "
+                             f"(got {gs.tolist()})")
+    if np.unique(seed_list).size < seed_list.size:
+        dup = next(s for s in seed_list if np.count_nonzero(seed_list == s) > 1)
+        raise UserInputError(f"seeds list {int(dup)} twice; each seed once, please (got {seed_list.tolist()})")
     return gs, seed_list
+
+
+def check_dt(dt) -> float:
+    """The Euler step in units of tau, in (0, 1] like every task's."""
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)) or not 0 < dt <= 1:
+        raise UserInputError(f"dt must be a number in (0, 1] (units of tau), got {dt!r}")
+    return float(dt)
 
 
 @dataclass
@@ -248,6 +263,7 @@ class Ensemble:
         Without ``noise_seed`` the networks run without noise; with it, with the noise of their
         options, drawn from ``member_rng(seed, g, "sim_noise", noise_seed)``.
         """
+        dt = check_dt(dt)
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         with torch.no_grad():
             res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
@@ -285,6 +301,7 @@ class Ensemble:
         decision steps (B, K, 1) or (E, B, K, 1) of a task with labels; noise as in :meth:`simulate`."""
         if loss not in kernels.LOSSES:
             raise UserInputError(f"unknown loss {loss!r}; allowed: {', '.join(kernels.LOSSES)}")
+        dt = check_dt(dt)
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         tgt = to_kernel_layout(targets, self.size, self.dtype, self.device)
         msk = to_kernel_layout(mask, self.size, self.dtype, self.device)

@@ -18,17 +18,21 @@ class TrainingBar:
         self.groups = {float(g): trainer.ensemble.g == g for g in np.unique(trainer.ensemble.g)}
         self.bar = tqdm(total=until, initial=trainer.epoch, unit="epoch", dynamic_ncols=True,
                         desc=f"{trainer.task.name} x{trainer.ensemble.size}")
-        self.last = time.perf_counter()
+        self.start, self.first = time.perf_counter(), trainer.epoch
         self.every = max(1, until // 200)
+
+    def rate(self) -> float:
+        """Network-epochs per second since this bar started: a running average (one epoch's time
+        swings with the machine's load)."""
+        elapsed = time.perf_counter() - self.start
+        return self.trainer.ensemble.size * (self.trainer.epoch - self.first) / max(elapsed, 1e-9)
 
     def update(self, loss: torch.Tensor) -> None:
         self.bar.update(1)
         if self.trainer.epoch % self.every:
             return
         values = loss.detach().cpu().numpy()
-        now = time.perf_counter()
-        rate = self.trainer.ensemble.size * self.every / max(now - self.last, 1e-9)
-        self.last = now
+        rate = self.rate()
         parts = [f"g={g:g}:{np.nanmean(values[m]):.3g}" for g, m in self.groups.items()]
         self.bar.set_postfix_str(f"loss {' '.join(parts)} | {rate:,.0f} net-ep/s", refresh=False)
 

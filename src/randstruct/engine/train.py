@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from randstruct.engine import constraints, kernels, penalties
-from randstruct.engine.batches import BatchStream, Prefetcher, can_start_workers
+from randstruct.engine.batches import BatchStream, Prefetcher, can_start_workers, probe_task
 from randstruct.engine.config import LR_RULES, OPTIMIZERS, SV_METHODS, TrainConfig
 from randstruct.engine.graphs import EpochGraphs
 from randstruct.engine.model import Ensemble
@@ -29,6 +29,21 @@ from randstruct.errors import UserInputError
 from randstruct.tasks import Batch, Task
 
 __all__ = ["LR_RULES", "OPTIMIZERS", "SV_METHODS", "TrainConfig", "TrainRecord", "Trainer", "train"]
+
+
+def check_training(ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None,
+                   probe: bool = False) -> None:
+    """What the trainer refuses, checked without training: networks and task that do not fit, a
+    loss the task cannot give and (``probe``) trials the task cannot make or that break its contract."""
+    if task.n_in != ensemble.n_in or task.n_out != ensemble.n_out:
+        raise UserInputError(
+            f"task {task.name!r} has {task.n_in} inputs / {task.n_out} outputs but the networks have "
+            f"{ensemble.n_in} / {ensemble.n_out}")
+    if config.loss == "cross_entropy" and not task.has_labels:
+        raise UserInputError(f"loss 'cross_entropy' needs a task with labels (one class per step); task "
+                             f"{task.name!r} has none: use loss 'mse'")
+    if probe:
+        probe_task(task, data)
 
 
 class Trainer:
@@ -47,13 +62,7 @@ class Trainer:
 
     def __init__(self, ensemble: Ensemble, task: Task, config: TrainConfig, data: Batch | None = None,
                  cuda_graphs: bool | None = None, prefetch: bool | None = None, host_spectra: bool | None = None):
-        if task.n_in != ensemble.n_in or task.n_out != ensemble.n_out:
-            raise UserInputError(
-                f"task {task.name!r} has {task.n_in} inputs / {task.n_out} outputs but the networks have "
-                f"{ensemble.n_in} / {ensemble.n_out}")
-        if config.loss == "cross_entropy" and not task.has_labels:
-            raise UserInputError(f"loss 'cross_entropy' needs a task with labels (one class per step); task "
-                                 f"{task.name!r} has none: use loss 'mse'")
+        check_training(ensemble, task, config)
         self.ensemble, self.task, self.config = ensemble, task, config
         self._loss = kernels.LOSSES[config.loss]
         self.dt = task.dt

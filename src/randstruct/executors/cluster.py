@@ -158,7 +158,8 @@ def train_runs(cluster: Cluster, jobs: list[TrainJob], shard_size: int | None = 
                 bar.advance(fut.key, job.spec.train.epochs, finished=True)
                 remaining[i] -= 1
                 if remaining[i] == 0:
-                    merge_training(job.out, shards[i], time.perf_counter() - start)
+                    trained = sum(bar.trained[f.key] for f, (j, _) in futures.items() if j == i)
+                    merge_training(job.out, shards[i], time.perf_counter() - start, trained)
                     _drop_shard_stores(job.out, shards[i])
                     runs[i] = load(job.out)
         finally:

@@ -30,12 +30,14 @@ def concat_shards(parts: list[xr.Dataset]) -> xr.Dataset:
     return merged
 
 
-def merge_training(run_dir: Path, shards: list[Shard], cluster_wall_s: float) -> xr.Dataset:
+def merge_training(run_dir: Path, shards: list[Shard], cluster_wall_s: float,
+                   trained_net_epochs: int | None = None) -> xr.Dataset:
     """Merge the shards' training results into ``run_dir/results.zarr``; returns the merged Dataset.
 
     Attributes: the run's own (task, N, spec, ...), ``train_wall_time_s`` summed over shards (the
     compute time one process would have spent, roughly), ``cluster_wall_time_s`` (what the last
-    command waited) and ``shards``: per shard its members, host, device, restarts and wall time.
+    command waited), ``cluster_network_epochs`` (the network-epochs that command trained: 0 when it
+    reused every shard) and ``shards``: per shard its members, host, device, restarts and wall time.
     """
     parts = [store.open_results(s.path(run_dir)) for s in shards]
     infos = []
@@ -45,6 +47,8 @@ def merge_training(run_dir: Path, shards: list[Shard], cluster_wall_s: float) ->
     attrs = {k: v for k, v in parts[0].attrs.items() if k != "shard"}
     attrs["train_wall_time_s"] = float(sum(i["wall_time_s"] for i in infos))
     attrs["cluster_wall_time_s"] = float(cluster_wall_s)
+    if trained_net_epochs is not None:
+        attrs["cluster_network_epochs"] = int(trained_net_epochs)
     attrs["shards"] = json.dumps(infos)
     merged = concat_shards(parts).assign_attrs(attrs)
     store.write_results(run_dir, merged)

@@ -46,6 +46,7 @@ class ClusterBar:
         self.bar = tqdm(total=sum(e for e, _ in shards.values()), initial=sum(self.epoch.values()), unit="epoch",
                         desc=desc, dynamic_ncols=True, disable=not enabled)
         self.start, self.net_epochs = time.perf_counter(), 0
+        self.trained = {k: 0 for k in shards}  # network-epochs each shard trained in this command
         self.recomputed = 0  # epochs reported done, then lost with a worker and trained again
         self.finished = sum(done.get(k, 0) >= e for k, (e, _) in shards.items())
         if enabled:
@@ -69,16 +70,20 @@ class ClusterBar:
             if step > 0:
                 self.epoch[key] = epoch
                 self.net_epochs += step * self.shards[key][1]
+                self.trained[key] += step * self.shards[key][1]
                 self.bar.update(step)
             self.finished += finished
             rate = self.net_epochs / max(time.perf_counter() - self.start, 1e-9)
             self.bar.set_postfix_str(f"{self.finished}/{len(self.shards)} shards | {rate:,.0f} net-ep/s", refresh=False)
 
     def resumed(self, key: str, epoch: int) -> None:
-        """A shard restarted from a checkpoint at ``epoch`` (a lost worker): its bar goes back."""
+        """A shard (re)started from a checkpoint at ``epoch``: its bar goes back (a lost worker) or,
+        on its first start in this command, forward to the epochs trained before it (not counted
+        as trained now)."""
         with self.lock:
-            if key in self.epoch and epoch < self.epoch[key]:
-                self.recomputed += self.epoch[key] - epoch
+            if key in self.epoch and epoch != self.epoch[key]:
+                if epoch < self.epoch[key]:
+                    self.recomputed += self.epoch[key] - epoch
                 self.bar.update(epoch - self.epoch[key])
                 self.epoch[key] = epoch
 

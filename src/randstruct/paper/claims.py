@@ -8,8 +8,10 @@ of the ``smoke`` presets, at the ``smoke`` scale too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +30,16 @@ class Claim:
     measured: str
     expected: str
     passed: bool
+    missing: str = ""  # the evidence that is absent; a claim without its evidence never holds
+    measured_on: str = ""  # when the runs behind it were checked (UTC date), set by the report
+
+    def __post_init__(self) -> None:
+        if self.missing:
+            self.passed = False
 
     @property
     def verdict(self) -> str:
-        return "PASS" if self.passed else "FAIL"
+        return "NO DATA" if self.missing else "PASS" if self.passed else "FAIL"
 
 
 def _fmt(x) -> str:
@@ -168,7 +176,8 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
                      f"{_fmt(means.min())} to {_fmt(means.max())})")
         out.append(Claim(f"E1.{task}.rank", "fig2d", f"{task}: functional rank of every converged network ≤ 10",
                          f"max {int(ranks.max()) if ranks.size else 'n/a'} over {ranks.size} networks{where}",
-                         "≤ 10 (and ≥ 1 network converged)", bool(ranks.size and ranks.max() <= 10)))
+                         "≤ 10 (and ≥ 1 network converged)", bool(ranks.size and ranks.max() <= 10),
+                         "" if ranks.size else "no network converged"))
         stats = per_g(ds, ("conv_epoch", "norm_dw_last_rec", "rel_shuffle_loss"), min_samples)
         g = stats.g.values
         # convergence time with censoring: a network that never reached 5 % counts as >= n_epochs
@@ -187,7 +196,8 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
         first, last = (shown[0], shown[-1]) if shown.size else (0, 0)
         out.append(Claim(f"E1.{task}.norm", "fig2b", f"{task}: ‖ΔW‖ shrinks with g (first vs last g point drawn)",
                          f"{_fmt(norm[first])} (g = {g[first]:g}) vs {_fmt(norm[last])} (g = {g[last]:g})",
-                         "decreasing, over at least two g points", bool(shown.size >= 2 and norm[last] < norm[first])))
+                         "decreasing, over at least two g points", bool(shown.size >= 2 and norm[last] < norm[first]),
+                         "" if shown.size >= 2 else f"{shown.size} g point(s) with {min_samples} converged networks"))
         # W0 = 0 is its own shuffle at g = 0 (the loss is exactly the final loss); at large g the
         # trained dW only works on top of its own W0.
         ratio = ds.shuffle_loss.mean("shuffle").values / ds.final_eval_loss.values
@@ -212,6 +222,19 @@ def nonlinear_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
 
 
 # ------------------------------------------------------------------------------ E2: Fig S1
+def _ratio(values: list[float]) -> float:
+    """max / min over every size; NaN when a size has no value (never judged on the sizes left)."""
+    v = np.asarray(values, float)
+    return float(v.max() / v.min()) if v.size and np.isfinite(v).all() else np.nan
+
+
+def _absent(values: list[float], sizes: list[int], min_samples: int) -> str:
+    """Which sizes lack a value, or "" when every size has one."""
+    gone = [n for n, v in zip(sizes, values) if not np.isfinite(v)]
+    return (f"no value at N = {', '.join(map(str, gone))} (fewer than {min_samples} converged networks at g = 0.9)"
+            if gone else "")
+
+
 def size_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
     out = []
     tasks = sorted({label.rsplit("_N", 1)[0] for label in runs})
@@ -228,13 +251,15 @@ def size_claims(runs: dict[str, Run], min_samples: int) -> list[Claim]:
             big = np.isclose(ds.g.values, ds.g.values.max())
             w = np.sqrt((ds.sv_w.values[big] ** 2).sum(-1))
             wnorm.append(float(np.mean(w / (ds.g.values[big] * np.sqrt(n)))))
-        conv_ratio = np.nanmax(conv) / np.nanmin(conv)
+        sizes = [n for n, _ in these]
+        conv_ratio = _ratio(conv)
         out.append(Claim(f"E2.{task}.time", "figS1a-c", f"{task}: convergence time (g = 0.9) is nearly N-independent",
-                         f"{_fmt(conv)} for N = {[n for n, _ in these]}; max/min {_fmt(conv_ratio)}", "max/min < 2.5",
-                         bool(conv_ratio < 2.5)))
-        norm_ratio = np.nanmax(norm) / np.nanmin(norm)
+                         f"{_fmt(conv)} for N = {sizes}; max/min {_fmt(conv_ratio)}", "max/min < 2.5",
+                         bool(conv_ratio < 2.5), _absent(conv, sizes, min_samples)))
+        norm_ratio = _ratio(norm)
         out.append(Claim(f"E2.{task}.norm", "figS1d-f", f"{task}: ‖ΔW‖ (g = 0.9) is nearly N-independent",
-                         f"{_fmt(norm)}; max/min {_fmt(norm_ratio)}", "max/min < 1.6", bool(norm_ratio < 1.6)))
+                         f"{_fmt(norm)}; max/min {_fmt(norm_ratio)}", "max/min < 1.6", bool(norm_ratio < 1.6),
+                         _absent(norm, sizes, min_samples)))
         out.append(Claim(f"E2.{task}.w", "figS1g-i", f"{task}: ‖W‖ ≈ g√N at the largest g",
                          f"‖W‖ / (g√N) = {_fmt(wnorm)}", "within [0.9, 1.15]",
                          all(0.9 <= v <= 1.15 for v in wnorm)))
@@ -258,13 +283,45 @@ def sentiment_claims(ds, tol: float = 0.02) -> list[Claim]:
     return out
 
 
+def _experiment(claim: Claim) -> str:
+    return claim.id.split(".", 1)[0]  # E1 ... E6: one experiment's claims are always computed together
+
+
+def merge_claims(new: list[Claim], out_dir: str | Path) -> list[Claim]:
+    """``new`` (stamped now) with the claims already in ``out_dir/claims.json`` of experiments not
+    rerun, which keep their own date: a partial reproduction updates the report instead of shrinking it."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    new = [replace(c, measured_on=c.measured_on or now) for c in new]
+    rerun = {_experiment(c) for c in new}
+    path = Path(out_dir) / "claims.json"
+    old = []
+    if path.is_file():
+        try:
+            rows = json.loads(path.read_text())
+            fields = {f.name for f in dataclasses.fields(Claim)}
+            old = [Claim(**{k: v for k, v in row.items() if k in fields}) for row in rows]
+        except (ValueError, TypeError, AttributeError):
+            old = []  # an unreadable report is replaced, not merged
+    kept = [c for c in old if _experiment(c) not in rerun]
+    return sorted(kept + new, key=_experiment)
+
+
+def summary_line(claims: list[Claim]) -> str:
+    """How many claims hold; claims without their evidence count against the total and are named."""
+    line = f"{sum(c.passed for c in claims)} of {len(claims)} claims hold with full evidence."
+    absent = [c.id for c in claims if c.missing]
+    return line + (f" {len(absent)} lack evidence (NO DATA): {', '.join(absent)}." if absent else "")
+
+
 def write_report(claims: list[Claim], out_dir: str | Path, title: str = "Claims") -> tuple[Path, Path]:
     """``claims.md`` (a table) and ``claims.json`` in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [f"# {title}", "", f"{sum(c.passed for c in claims)} of {len(claims)} claims hold.", "",
-            "| id | figure | claim | measured | expected | verdict |", "|---|---|---|---|---|---|"]
-    rows += [f"| {c.id} | {c.figure} | {c.statement} | {c.measured} | {c.expected} | {c.verdict} |" for c in claims]
+    rows = [f"# {title}", "", summary_line(claims), "",
+            "| id | figure | claim | measured | expected | verdict | checked (UTC) |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| {c.id} | {c.figure} | {c.statement} | {c.measured}{f' ({c.missing})' if c.missing else ''} "
+             f"| {c.expected} | {c.verdict} | {c.measured_on} |" for c in claims]
     md, js = out / "claims.md", out / "claims.json"
     md.write_text("\n".join(rows) + "\n")
     js.write_text(json.dumps([asdict(c) | {"verdict": c.verdict} for c in claims], indent=2) + "\n")

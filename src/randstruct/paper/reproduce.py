@@ -120,7 +120,8 @@ def train_on_cluster(experiments: list[str], scale: str, out: Path, device: str,
 def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
               log: Callable[[str], None] = print, sst: str | None = None, glove: str | None = None,
               executor=None) -> dict:
-    """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}.
+    """Run everything the figures need; returns {'figures': paths, 'claims': [...], 'timings': {...}}
+    ('claims': those checked by this call; OUT/claims.md also keeps those of figures not rerun).
 
     With an ``executor`` (randstruct.executors) all training and analysis goes to it first, every
     run at once (a Dask executor: every shard; the sentiment LSTM stays in this process);
@@ -157,6 +158,8 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
         all_claims += _claims_for(name, scale, runs)
         timings[name] = time.perf_counter() - start
         log(f"{name}: done in {timings[name]:.0f} s")
-    md, _ = claims.write_report(all_claims, out, title=f"Claims ({scale} scale)")
-    log(f"claims: {sum(c.passed for c in all_claims)}/{len(all_claims)} hold -> {md}")
-    return {"figures": paths, "claims": all_claims, "timings": timings}
+    report = claims.merge_claims(all_claims, out)  # the figures not rerun keep their claims and dates
+    md, _ = claims.write_report(report, out, title=f"Claims ({scale} scale)")
+    log(f"claims: {claims.summary_line(report)} -> {md}")
+    checked = {c.id for c in all_claims}
+    return {"figures": paths, "claims": [c for c in report if c.id in checked], "timings": timings}

@@ -155,12 +155,28 @@ def add_results(run_dir: str | Path, ds: xr.Dataset) -> None:
     run_dir = Path(run_dir)
     _recover(run_dir / RESULTS)
     if not (run_dir / RESULTS).is_dir():
-        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
+        raise no_results(run_dir)
     path = run_dir / ADDITIONS
     _recover(path)
     if path.is_dir():
         ds = _combine(_open_store(path), ds)
     _write_store(path, ds)
+
+
+def no_results(run_dir: Path) -> RunError:
+    """Why a run has no results yet, and what to do: wait for a training that is still going (its
+    lock is held by a live process), or resume one that was interrupted."""
+    from randstruct.store.lock import _describe, _is_stale, lock_owner
+
+    owner = lock_owner(run_dir)
+    if owner is not None and not owner.get("unreadable") and not _is_stale(owner):
+        return RunError(f"{run_dir} has no results yet: it is being written by {_describe(owner)}; wait for it "
+                        f"to finish")
+    if (run_dir / "checkpoint.pt").is_file() or (run_dir / "shards").is_dir():
+        return RunError(f"{run_dir} has no results yet: its training was interrupted; continue it with the same "
+                        f"command plus --resume")
+    return RunError(f"{run_dir} has no results yet: its training stopped before the first checkpoint; run the "
+                    f"same command plus --resume to start it over")
 
 
 def _combine(base: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
@@ -219,7 +235,7 @@ def open_results(run_dir: str | Path) -> xr.Dataset:
     run_dir = Path(run_dir)
     path = _current(run_dir / RESULTS)
     if path is None:
-        raise RunError(f"{run_dir} has no results yet (training incomplete: resume it with --resume)")
+        raise no_results(run_dir)
     ds = _open_store(path)
     extra = _current(run_dir / ADDITIONS)
     if extra is not None:
