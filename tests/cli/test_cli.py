@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from randstruct.cli import main, parse_floats
@@ -34,6 +35,16 @@ def test_every_model_option_trains_and_every_verb_reads_the_run(tmp_path, capsys
     text = capsys.readouterr().out
     assert "relu" in text and "dale = 0.8, sparsity = 0.5" in text and "func. rank" in text
     assert (tmp_path / "field.png").stat().st_size > 0
+    # evaluations are noiseless unless asked; with --eval-noise the training noise, reproducibly
+    import randstruct as rs
+
+    quiet = rs.load(out).data.final_eval_loss.values
+    again = ["analyze", str(out), "--ranks", "3", "--shuffles", "2", "--eval-trials", "8", "--no-progress",
+             "--force", "--eval-noise"]
+    assert main(again) == 0
+    noisy = rs.load(out).data.final_eval_loss.values
+    assert main(again) == 0
+    assert not np.allclose(noisy, quiet) and np.array_equal(rs.load(out).data.final_eval_loss.values, noisy)
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ class Evaluator:
     """Losses of many (network, recurrent matrix) members, as ensemble chunks of bounded memory."""
 
     def __init__(self, ens: Ensemble, task: Task, eval_trials: int, eval_policy: str, chunk_bytes: int,
-                 loss: str = "mse"):
+                 loss: str = "mse", noise: bool = False):
         if eval_policy not in EVAL_POLICIES:
             raise UserInputError(f"unknown eval_policy {eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
         if int(eval_trials) != eval_trials or eval_trials < 1:
@@ -51,13 +51,16 @@ class Evaluator:
             raise UserInputError(f"task {task.name!r} does not fit networks with {ens.n_in} inputs / {ens.n_out} "
                                  "outputs")
         self.ens, self.task, self.loss_kind = ens, task, loss
+        # with the training noise of the networks' options, the same draw for every evaluation of a member
+        self.noise_seed = 0 if noise and ens.options.noisy else None
         # a deterministic task gives identical trials: one is enough
         self.trials = int(eval_trials) if task.stochastic else 1
         item = torch.finfo(ens.dtype).bits // 8
         n, k, b = ens.n, task.n_steps, self.trials
         # recurrent matrices (built, selected, augmented), the state step and the batch arrays twice
         per_member = item * (3 * n * n + b * (3 * n + ens.n_in + 1) + k * b * (2 * ens.n_in + 6 * ens.n_out
-                                                                      + 2 * task.has_labels))
+                                                                      + 2 * task.has_labels)
+                             + (0 if self.noise_seed is None else 2 * b * n * (k + 1)))
         self.chunk = max(1, int(chunk_bytes // per_member))
         self.fixed = self._batches(np.arange(ens.size), [()] * ens.size) if eval_policy == "fixed" else None
 
@@ -90,7 +93,7 @@ class Evaluator:
                 arrays = tuple(a.index_select(0, sel) for a in self.fixed)
             members = self.ens.select(idx).replace(wrec=weights(sl))
             decision = arrays[3] if len(arrays) > 3 else None
-            value, right = members.evaluate(*arrays[:3], self.task.dt, self.loss_kind, decision)
+            value, right = members.evaluate(*arrays[:3], self.task.dt, self.loss_kind, decision, self.noise_seed)
             out[sl] = value.double().cpu().numpy()
             if acc is not None:
                 acc[sl] = right.double().cpu().numpy()
@@ -168,9 +171,10 @@ def net_coords(ens: Ensemble) -> dict:
 
 
 def run_plans(ens: Ensemble, task: Task, plans: list[Plan], eval_trials: int, eval_policy: str,
-               chunk_bytes: int, progress: bool, loss: str = "mse") -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """(loss, accuracy or None) of every plan's members."""
-    ev = Evaluator(ens, task, eval_trials, eval_policy, chunk_bytes, loss)
+               chunk_bytes: int, progress: bool, loss: str = "mse",
+               noise: bool = False) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(loss, accuracy or None) of every plan's members; with ``noise``, under the networks' noise."""
+    ev = Evaluator(ens, task, eval_trials, eval_policy, chunk_bytes, loss, noise)
     with _progress(sum(ev.n_chunks(len(p.nets)) for p in plans), progress) as bar:
         return [ev.losses(p.nets, p.index, p.code, p.weights, bar) for p in plans]
 

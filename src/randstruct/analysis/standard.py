@@ -28,11 +28,13 @@ DESCRIPTIONS = {
                     "the final W_in, W_out, b, x0",
     "trunc_resid_dw": "||dW - dW_r||_F = sqrt(sum_{k>r} s_k^2) for the final dW",
     "sv_explained": "fraction of sum_k s_k^2 of the final dW captured by the top r singular values",
-    "shuffle_loss": "loss of P(W0) + dW, P a uniform permutation of all N^2 entries of W0 (SPEC 3.2.3)",
+    "shuffle_loss": "loss of P(W0) + dW, P a uniform permutation of all N^2 entries of W0 (SPEC 3.2.3); under "
+                    "Dale's law or sparsity of the present magnitudes within each sign (docs/model.md)",
     "shuffle_loss_rowcol": "loss of W0[p][:, q] + dW, p and q independent uniform permutations of the "
                            "rows and columns: keeps the singular values of W0 and the multisets of its "
-                           "rows, columns, row sums and column sums",
-    "shuffle_loss_resample": "loss of W0' + dW, W0' a fresh draw g N(0, 1/N) with the network's g",
+                           "rows, columns, row sums and column sums (under Dale's law columns within each sign)",
+    "shuffle_loss_resample": "loss of W0' + dW, W0' a fresh draw g N(0, 1/N) with the network's g (under "
+                             "Dale's law or sparsity a fresh W0 of that kind on the same mask)",
     "functional_rank": "smallest r with trunc_loss_dw[r] < threshold * trunc_loss_dw[0]; -1 if none "
                        "(the paper's 'not converged', SPEC 3.2)",
     "conv_epoch": "first epoch whose training-batch loss < threshold * training loss at epoch 0; -1 if "
@@ -70,13 +72,16 @@ SHUFFLE_ACCURACY = {"full": "shuffle_accuracy", "rowcol": "shuffle_accuracy_rowc
 class ConnectivityParams:
     """``ranks``: truncation ranks 0..R; ``shuffles``: controls per shuffle variant; ``eval_trials``
     and ``eval_policy``: the evaluation sets (module docstring of randstruct.analysis);
-    ``threshold``: of the functional rank and the convergence epoch."""
+    ``threshold``: of the functional rank and the convergence epoch; ``eval_noise``: evaluate with the
+    run's training noise (docs/model.md; one draw per network, ``member_rng(seed, g, 'sim_noise', 0)``,
+    shared by every evaluation) instead of without noise."""
 
     ranks: int = 25
     shuffles: int = 10
     eval_trials: int = 512
     eval_policy: str = "fixed"
     threshold: float = 0.05
+    eval_noise: bool = False
 
     def __post_init__(self) -> None:
         check_count(self.shuffles, "shuffles")
@@ -87,6 +92,8 @@ class ConnectivityParams:
             raise UserInputError(f"threshold must be in (0, 1), got {self.threshold}")
         if isinstance(self.ranks, bool) or int(self.ranks) != self.ranks or self.ranks < 0:
             raise UserInputError(f"ranks must be an integer >= 0, got {self.ranks}")
+        if self.eval_noise not in (True, False):
+            raise UserInputError(f"eval_noise must be true or false, got {self.eval_noise!r}")
 
 
 class Connectivity(Analysis):
@@ -108,6 +115,8 @@ class Connectivity(Analysis):
                            else "member_rng(seed, g, 'eval', code, index) per evaluation, code: "
                            + json.dumps(EVAL_CODES)),
             "shuffle_seeds": "member_rng(seed, g, 'shuffle', code, k), code: " + json.dumps(SHUFFLE_CODES),
+            # only when on, so that analyses stored before the option keep their identity
+            **({"eval_noise": "the training noise, member_rng(seed, g, 'sim_noise', 0)"} if params.eval_noise else {}),
         }
 
     def compute(self, ens, task, ds: xr.Dataset, params: ConnectivityParams) -> xr.Dataset:
@@ -122,7 +131,7 @@ class Connectivity(Analysis):
         plans += [shuffle_plan(ens, params.shuffles, v) for v in SHUFFLE_VARIANTS]
         loss_kind = ds.attrs.get("loss_kind", "mse")
         results = run_plans(ens, task, plans, params.eval_trials, params.eval_policy, self.chunk_bytes,
-                            self.progress, loss_kind)
+                            self.progress, loss_kind, params.eval_noise)
         (final, final_acc), (tdw, tdw_acc), (tw, tw_acc), *shuffled = results
         shuf = [value for value, _ in shuffled]
         e, threshold = ens.size, params.threshold

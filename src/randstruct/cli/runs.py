@@ -31,6 +31,8 @@ def register(sub) -> None:
                          "fresh: a new set per rank and shuffle, as the paper did")
     an.add_argument("--threshold", type=float, default=None,
                     help="functional rank / convergence threshold; default 0.05")
+    an.add_argument("--eval-noise", action="store_const", const=True, default=None,
+                    help="evaluate with the run's training noise (docs/model.md); default: without noise")
     an.add_argument("--force", action="store_true", help="recompute even if the analysis is stored")
     an.add_argument("--device", default=None, help="cpu or cuda; default: the run's device")
     an.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,7 +56,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 CONNECTIVITY_FLAGS = {"ranks": "--ranks", "shuffles": "--shuffles", "eval_trials": "--eval-trials",
-                      "eval_policy": "--eval-policy", "threshold": "--threshold"}
+                      "eval_policy": "--eval-policy", "threshold": "--threshold", "eval_noise": "--eval-noise"}
 
 
 def analysis_params(a: argparse.Namespace, names: list[str]) -> dict:
