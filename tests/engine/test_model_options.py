@@ -265,3 +265,13 @@ def test_dynamics_derivatives_follow_every_nonlinearity(nonlinearity):
     const = torch.zeros(1, 1, 7, dtype=F64)
     auto = torch.autograd.functional.jacobian(lambda v: flow(v[None, None], ens.wrec, const, nonlinearity)[0, 0], x[0])
     torch.testing.assert_close(jacobian(x[0], ens.wrec[0], nonlinearity), auto, rtol=1e-12, atol=1e-14)
+
+
+def test_constraint_tensors_must_match_the_ensemble():
+    ens = Ensemble.init(8, [0.9], 2, 1, 1, options=ModelOptions(dale=0.5, sparsity=0.5))
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 8, 8\)"):
+        ens.replace(mask=ens.mask[:, :4])
+    with pytest.raises(ValueError, match=r"sign must have shape \(2, 8\)"):
+        ens.replace(sign=ens.sign[:1])
+    sub = ens.select([1])
+    assert torch.equal(sub.mask[0], ens.mask[1]) and torch.equal(sub.w[0], ens.w[1])

@@ -24,7 +24,7 @@ PARAMS = ("wi", "wrec", "wo", "b", "x0")
 
 def draw_w0(n: int, g: float, seed: int) -> np.ndarray:
     """W0 = g J with J_ij ~ N(0, 1/N) (SPEC 1.2), float64."""
-    return g * member_rng(seed, g, "w0").standard_normal((n, n)) / np.sqrt(n)
+    return constraints.draw_w0(n, g, seed)[0]
 
 
 def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int,
@@ -104,6 +104,7 @@ class Ensemble:
         expected = {
             "wi": (e, None, n), "wrec": (e, n, n), "wo": (e, n, None),
             "b": (e, n), "x0": (e, n), "w0": (e, n, n),
+            **{k: v for k, v in (("sign", (e, n)), ("mask", (e, n, n))) if getattr(self, k) is not None},
         }
         for name, shape in expected.items():
             got = tuple(getattr(self, name).shape)
@@ -143,7 +144,7 @@ class Ensemble:
         grid_seed = np.tile(seed_list, gs.size)
         w0s, wis, wos, masks = [], [], [], []
         for gi, si in zip(grid_g, grid_seed):
-            w0, mask = constraints.draw_w0(n, gi, si, options) if options.constrained else (draw_w0(n, gi, si), None)
+            w0, mask = constraints.draw_w0(n, gi, si, options)
             w0s.append(torch.as_tensor(w0, dtype=dtype))
             masks.append(mask)
             wi, wo = draw_vectors(n, n_in, 0 if shared_vector else n_out, gi, si, options.readout)
