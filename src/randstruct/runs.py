@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -164,6 +165,10 @@ def prepare_run(out: Path, spec: RunSpec, overwrite: bool, resume: bool) -> dict
         store.clear_run_dir(out)
     if checkpoint is None and not resume:
         store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
+    if resume and store.read_config(out)["spec"]["train"]["epochs"] != spec.train.epochs:
+        # extended to more epochs: the new length is the run's; an analysis of the shorter run is stale
+        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec.to_dict()))
+        shutil.rmtree(out / store.ADDITIONS, ignore_errors=True)
     return checkpoint
 
 
@@ -193,7 +198,8 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
                attrs: dict | None = None) -> xr.Dataset:
     """Train ``ensemble`` (``spec``'s networks, or a shard of them) in the prepared run directory
     ``out`` from ``checkpoint`` (None: from the start), saving a checkpoint every ``checkpoint_every``
-    epochs (default epochs/20); writes ``results.zarr`` (with ``attrs`` added) and removes the checkpoint."""
+    epochs (default epochs/20); writes ``results.zarr`` (with ``attrs`` added), then the final state
+    as the checkpoint, from which ``--resume`` with more epochs extends the run."""
     initial = ensemble.clone()
     trainer = Trainer(ensemble, spec.make_task(), spec.train)
     if checkpoint is not None:
@@ -213,7 +219,7 @@ def train_into(out: Path, spec: RunSpec, ensemble: Ensemble, checkpoint: dict | 
     ds = results_dataset(spec, initial, trainer)
     ds.attrs.update(attrs or {})
     store.write_results(out, ds)
-    (out / store.CHECKPOINT).unlink(missing_ok=True)
+    store.save_checkpoint(out, trainer.state_dict())
     return ds
 
 

@@ -68,10 +68,24 @@ def register(sub) -> None:
     t.add_argument("--checkpoint-every", type=int, default=None,
                    help="epochs between checkpoints; default epochs/20")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out, or a finished one to a larger --epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_cluster_options(t)
     t.set_defaults(handler=cmd_train)
+
+
+def _stored_rec_step(a: argparse.Namespace) -> int | None:
+    """With --resume, the record grid of the run being continued (its default follows --epochs,
+    which an extended run changes)."""
+    if not a.resume:
+        return None
+    from randstruct import store
+
+    try:
+        return int(store.read_config(a.out)["spec"]["train"]["rec_step"])
+    except (store.RunError, KeyError, TypeError, ValueError):
+        return None  # prepare_run_dir says what is wrong with the folder
 
 
 def _spec_from_args(a: argparse.Namespace):
@@ -92,7 +106,7 @@ def _spec_from_args(a: argparse.Namespace):
     trainable = tuple(x for x in a.train.split(",") if x)
     task = get_task(a.task, **task_params)
     batch = a.batch if a.batch is not None else (32 if task.stochastic else 1)
-    rec_step = a.rec_step if a.rec_step is not None else max(1, a.epochs // 200)
+    rec_step = a.rec_step if a.rec_step is not None else _stored_rec_step(a) or max(1, a.epochs // 200)
     config = TrainConfig(epochs=a.epochs, batch_size=batch, optimizer=a.optimizer, lr_rule=a.lr_rule,
                          lr0=a.lr0, trainable=trainable, rec_step=rec_step, sv_top=a.sv_top,
                          record_weights=a.record_weights, loss=a.loss, eig_top=a.eig_top,

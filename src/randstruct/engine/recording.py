@@ -60,6 +60,21 @@ class TrainRecord:
         )
 
 
+def _grown(saved: TrainRecord, empty: TrainRecord) -> TrainRecord:
+    """``saved`` in the (NaN) arrays of ``empty``: the same shapes, or a run extended to more epochs,
+    whose history and records continue where the saved ones end."""
+    for name in ("loss", "grad_norm", "accuracy", "penalty", "sv_dw", "weights", "eig_w"):
+        old, new = getattr(saved, name), getattr(empty, name)
+        if old is None or new is None or old.shape == new.shape:
+            continue
+        if old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:] or old.shape[1] > new.shape[1]:
+            raise ValueError(f"the checkpoint's {name} {old.shape} does not fit this run's {new.shape}")
+        new[:, :old.shape[1]] = old
+        setattr(saved, name, new)
+    saved.rec_epochs = empty.rec_epochs
+    return saved
+
+
 def subspace_tracker(ensemble: Ensemble, k: int, oversample: int = 6) -> SubspaceTracker:
     """Subspace tracker whose random start comes from each member's own stream."""
     p = min(ensemble.n, k + oversample)
@@ -141,7 +156,7 @@ class Recorder:
                 "sv_subspace": None if self.tracker is None else self.tracker.q.cpu()}
 
     def load_state(self, state: dict) -> None:
-        self.host = TrainRecord(**state["record"])
+        self.host = _grown(TrainRecord(**state["record"]), self.host)
         rows = [self.host.loss, self.host.grad_norm] + [r for r in (self.host.accuracy, self.host.penalty) if r is not None]
         if len(rows) != self.hist.shape[0]:
             raise UserInputError("the checkpoint's history does not match this run (accuracy or penalty recorded "

@@ -5,7 +5,7 @@ Layout of a run directory::
     config.json      every parameter and seed, package versions (enough to rerun)
     results.zarr/    labelled arrays, written once training completed (crc32 per array in its attributes)
     additions.zarr/  variables added later (analysis), rewritten whole and swapped in atomically
-    checkpoint.pt    trainer state while a run is in progress (removed on completion)
+    checkpoint.pt    trainer state while a run is in progress, then its final state (to extend it)
     .randstruct.lock the writer's host, pid, purpose and start time while one writes (store/lock.py)
 
 Dimensions of the Dataset: ``net`` (ensemble member, with coordinates ``g`` and ``seed``),

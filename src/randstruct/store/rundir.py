@@ -96,7 +96,7 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
 
     A non-empty folder is refused unless ``overwrite`` (replace it: only a run's own folder) or
     ``resume`` (continue the same run: same kind and spec up to the keys ``where``, which say where
-    it is computed, not yet complete). Call it while
+    it is computed, not yet complete; or a complete one with more epochs, from its final state). Call it while
     holding the folder's lock (:func:`~randstruct.store.lock.run_lock`), which it ignores.
     """
     if overwrite and resume:
@@ -107,12 +107,20 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
     if resume:
         if not exists:
             raise RunError(f"nothing to resume in {out} (no such run)")
-        old = read_config(out)
-        if old.get("kind") != kind or _without(old.get("spec"), where) != _without(json.loads(json.dumps(spec)), where):
+        old, new = read_config(out), json.loads(json.dumps(spec))
+        same = old.get("kind") == kind and _without(old.get("spec"), where) == _without(new, where)
+        if not same and not (old.get("kind") == kind and _longer(old.get("spec"), new, where)):
             raise RunError(f"cannot resume {out}: its config.json differs from the requested run")
-        if is_complete(out):
-            raise RunError(f"{out} is already complete; use --overwrite to train it again")
-        return load_checkpoint(out)
+        state = load_checkpoint(out)
+        if is_complete(out):  # extended to more epochs from its final state, or already done
+            epochs = new["train"]["epochs"] if isinstance(new.get("train"), dict) else None
+            if state is None and not same:
+                raise RunError(f"{out} cannot be extended: it keeps no final trainer state (trained in shards or by an "
+                               f"earlier randstruct); use --overwrite to train it again for {epochs} epochs")
+            if state is None or epochs is None or state.get("epoch", epochs) >= epochs:
+                raise RunError(f"{out} is already complete; pass a larger --epochs with --resume to train it further, "
+                               f"or --overwrite to train it again")
+        return state
     if exists and not overwrite:
         raise RunError(f"output folder {out} already exists; pass --overwrite to replace it or --resume to continue it")
     if exists:
@@ -123,6 +131,16 @@ def prepare_run_dir(out: Path, kind: str, spec: dict, overwrite: bool, resume: b
     if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
         raise RunError(f"cannot write to {out}: {parent} is not a writable directory")
     return None
+
+
+def _longer(old, new, where: tuple[str, ...]) -> bool:
+    """``new`` is ``old`` with more training epochs (everything else, the record grid included, the same)."""
+    if not (isinstance(old, dict) and isinstance(new, dict) and isinstance(old.get("train"), dict)
+            and isinstance(new.get("train"), dict)):
+        return False
+    a, b = _without(old, where + ("train",)), _without(new, where + ("train",))
+    ta, tb = _without(old["train"], ("epochs",)), _without(new["train"], ("epochs",))
+    return a == b and ta == tb and new["train"]["epochs"] > old["train"]["epochs"]
 
 
 def _without(spec, keys: tuple[str, ...]):
