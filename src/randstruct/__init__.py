@@ -1,6 +1,6 @@
 """randstruct: randomness and structure during learning in RNNs."""
 
-__version__ = "0.1.0"
+from randstruct.version import __version__  # noqa: E402,F401
 
 from randstruct.engine.model import Ensemble  # noqa: E402
 from randstruct.runs import Run, RunSpec, execute, load  # noqa: E402

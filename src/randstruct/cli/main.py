@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from randstruct import __version__
+from randstruct.version import __version__
 from randstruct.cli import bench, dynamics, paper, plot, runs, theory, train
 from randstruct.cli.common import Parser
 from randstruct.errors import report

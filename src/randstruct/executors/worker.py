@@ -22,7 +22,7 @@ from randstruct.executors.progress import Reporter
 from randstruct.executors.shards import SHARD_KIND, Shard, shard_ensemble, shard_spec
 from randstruct.engine.device import check_device
 from randstruct.analysis.apply import compute, stored_key
-from randstruct.runs import Run, RunSpec, load, train_into
+from randstruct.runs import Run, RunSpec, load, start_run, train_into
 
 STARTS = "starts.json"
 ANALYSIS = "analysis"  # analysis-<name>/: a folder holding the shard's analysis as results.zarr
@@ -72,11 +72,7 @@ def train_shard(job: ShardJob) -> dict:
     with ShardLease(folder, f"train shard {job.shard.index}") as lease:
         if store.is_complete(folder) and store.read_config(folder)["spec"] == json.loads(json.dumps(wanted)):
             return shard_info(folder)
-        resume = (folder / store.CONFIG).is_file()
-        checkpoint = store.prepare_run_dir(folder, SHARD_KIND, wanted, overwrite=False, resume=resume)
-        folder.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            store.write_json_atomic(folder / store.CONFIG, store.new_config(SHARD_KIND, wanted))
+        checkpoint = start_run(folder, SHARD_KIND, wanted, overwrite=False, resume=(folder / store.CONFIG).is_file())
         where = _where(spec.device)
         epoch = 0 if checkpoint is None else int(checkpoint["epoch"])
         start = {"epoch": epoch, **where, "time": time.time()}

@@ -8,23 +8,20 @@ Layout of a run directory::
     checkpoint.pt    trainer state while a run is in progress, then its final state (to extend it)
     .randstruct.lock the writer's host, pid, purpose and start time while one writes (store/lock.py)
 
-Dimensions of the Dataset: ``net`` (ensemble member, with coordinates ``g`` and ``seed``),
-``epoch``, ``rec`` (recorded epochs; its coordinate holds the epoch numbers), ``sv`` (singular
-value index, 1-based), ``unit`` (postsynaptic unit, rows of W), ``unit_pre`` (presynaptic unit,
-columns of W), ``channel_in`` and ``channel_out``. W needs two unit axes, hence ``unit_pre``.
+What the arrays are is the business of the layers above: runs/schema.py for a training run, the
+analysis plug-ins for what they add.
 """
 
 
 from randstruct.store.errors import DamagedRunError, RunError
 from randstruct.store.lock import LOCK, RunLocked, lock_owner, run_lock
-from randstruct.store.results import (ADDITIONS, ATTRS, RESULTS, add_results, build_dataset, checksum,
-                                      open_results, write_results)
+from randstruct.store.results import ADDITIONS, RESULTS, add_results, checksum, open_results, write_results
 from randstruct.store.rundir import (CHECKPOINT, CONFIG, KINDS, SCHEMA, check_overwritable, clear_run_dir,
                                      is_complete, load_checkpoint, new_config, prepare_run_dir, read_config,
                                      save_checkpoint, versions, write_json_atomic)
 
-__all__ = ["ADDITIONS", "ATTRS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "DamagedRunError",
+__all__ = ["ADDITIONS", "CHECKPOINT", "CONFIG", "KINDS", "LOCK", "RESULTS", "SCHEMA", "DamagedRunError",
            "RunError", "RunLocked",
-           "add_results", "build_dataset", "check_overwritable", "checksum", "clear_run_dir", "is_complete", "load_checkpoint",
+           "add_results", "check_overwritable", "checksum", "clear_run_dir", "is_complete", "load_checkpoint",
            "lock_owner", "new_config", "open_results", "prepare_run_dir", "read_config", "run_lock",
            "save_checkpoint", "versions", "write_json_atomic", "write_results"]

@@ -18,6 +18,7 @@ import xarray as xr
 
 from randstruct.store.errors import DamagedRunError, RunError
 from randstruct.store.lock import LOCK
+from randstruct.version import __version__
 from randstruct.store.results import ADDITIONS, RESULTS, _current
 
 SCHEMA = 1
@@ -33,8 +34,6 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 def versions() -> dict:
     """Versions of the packages that shape results, recorded in every config.json."""
-    from randstruct import __version__
-
     return {"randstruct": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "xarray": xr.__version__, "python": platform.python_version()}
 

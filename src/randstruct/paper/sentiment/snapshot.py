@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 from randstruct import store
+from randstruct.runs.lifecycle import finish_run, start_run
 from randstruct.paper.sentiment import sources as S
 from randstruct.paper.sentiment.train import KIND, SentimentConfig, Trainer, prepare_corpus, results_dataset
 
@@ -50,10 +51,7 @@ def snapshot(run_dir: str | Path, out: str | Path, overwrite: bool = False) -> P
                 "snapshot_of": {"run": str(run_dir.resolve()), "epoch": trainer.epoch,
                                 "epochs_planned": spec["config"]["epochs"]}}
     with store.run_lock(out, "snapshot"):
-        store.prepare_run_dir(out, KIND, new_spec, overwrite, resume=False)
-        if overwrite:
-            store.clear_run_dir(out)
-        store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, new_spec))
+        start_run(out, KIND, new_spec, overwrite, resume=False)
         (out / "vocab.txt").write_text("\n".join(corpus.vocab.itos) + "\n", encoding="utf-8")
-        store.write_results(out, results_dataset(trainer))
+        finish_run(out, results_dataset(trainer))
     return out

@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 
 from randstruct import store
+from randstruct.runs.lifecycle import finish_run, start_run
 from randstruct.engine.device import check_device
 from randstruct.errors import UserInputError
 from randstruct.paper.sentiment import data as D
@@ -279,19 +280,15 @@ def train(data: str | Path | S.Snippets, glove_path: str | Path, out: str | Path
     corpus = prepare_corpus(data, glove_path, config.seed, config.lowercase)
     spec = {"config": config.to_dict(), "data": data_record(data, glove_path, corpus), "stats": corpus.stats}
     with store.run_lock(out, "train"):
-        checkpoint = store.prepare_run_dir(out, KIND, spec, overwrite, resume)
+        checkpoint = start_run(out, KIND, spec, overwrite, resume)
         trainer = Trainer(corpus, config)
-        if overwrite:
-            store.clear_run_dir(out)
         if not resume:
-            store.write_json_atomic(out / store.CONFIG, store.new_config(KIND, spec))
             (out / "vocab.txt").write_text("\n".join(corpus.vocab.itos) + "\n", encoding="utf-8")
         if checkpoint is not None:
             trainer.load_state_dict(checkpoint)
         trainer.run(progress=progress, every=checkpoint_every,
                     checkpoint=lambda t: store.save_checkpoint(out, t.state_dict()))
-        store.write_results(out, results_dataset(trainer))
-        (out / store.CHECKPOINT).unlink(missing_ok=True)
+        finish_run(out, results_dataset(trainer))
     return out
 
 

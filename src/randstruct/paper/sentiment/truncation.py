@@ -127,12 +127,10 @@ def analyze(run_dir: str | Path, rank_step: int = 1, device: str = "cpu", progre
     ds = store.open_results(run_dir)
     ranks = rank_grid(int(ds.attrs["N"]), rank_step, dense_ranks)
     new = {**singular_values(ds), **truncation_curves(ds, ranks, device, progress)}
-    old = [v for v in ds.data_vars if v in new or v.startswith("sv_")] + [c for c in ("rank",) if c in ds.coords]
     n_in = len(new["sv_final_w_ih_l0"].values)
-    ds = ds.drop_vars(old).assign(new).assign_coords(rank=ranks, sv=np.arange(1, int(ds.attrs["N"]) + 1),
-                                                     sv_in=np.arange(1, n_in + 1))
-    ds.attrs["rank_step"] = int(rank_step)
-    ds.attrs["dense_ranks"] = int(dense_ranks)
-    with store.run_lock(run_dir, "analyze"):
-        store.write_results(run_dir, ds)
-    return ds
+    added = xr.Dataset(new).assign_coords(rank=ranks, sv=np.arange(1, int(ds.attrs["N"]) + 1),
+                                          sv_in=np.arange(1, n_in + 1))
+    added.attrs.update(rank_step=int(rank_step), dense_ranks=int(dense_ranks))
+    with store.run_lock(run_dir, "analyze"):  # beside the results, as every analysis: training arrays untouched
+        store.add_results(run_dir, added)
+    return store.open_results(run_dir)
