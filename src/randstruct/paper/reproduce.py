@@ -153,6 +153,7 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
             draw = FIGURES[fig_name][1]
             options = {"min_samples": min_samples(fig_name, scale, runs)} if fig_name in PAPER_SAMPLES else {}
             fig, caption = draw(runs, **options)
+            figures.check_letters(fig, caption, fig_name)
             paths[fig_name] = figures.save(fig, caption, out / "figures", fig_name)
             log(f"{fig_name}: {paths[fig_name][0]}")
         all_claims += _claims_for(name, scale, runs)

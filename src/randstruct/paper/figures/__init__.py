@@ -5,10 +5,10 @@ returned by :func:`randstruct.paper.experiments.run_experiment`) and returns ``(
 caption states what is drawn and every deliberate deviation from the published figure.
 """
 
-from randstruct.paper.figures.common import save
+from randstruct.paper.figures.common import check_letters, save
 from randstruct.paper.figures.eigenvalues import figS4, figS5
 from randstruct.paper.figures.linear import fig3, fig4, figS3
 from randstruct.paper.figures.nonlinear import fig1, fig2, figS1, figS2
 from randstruct.paper.figures.sentiment import fig5, figS6
 
-__all__ = ["fig1", "fig2", "fig3", "fig4", "fig5", "figS1", "figS2", "figS3", "figS4", "figS5", "figS6", "save"]
+__all__ = ["fig1", "fig2", "fig3", "fig4", "fig5", "figS1", "figS2", "figS3", "figS4", "figS5", "figS6", "check_letters", "save"]

@@ -3,6 +3,7 @@ picking networks by g."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,38 @@ from randstruct.runs import Run  # noqa: E402
 THEORY_STYLE = dict(color="0.3", ls="--", lw=1.2)
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
                      "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 150})
+
+
+LETTER = "panel-letter"  # the gid of a drawn panel letter
+
+
+def letter(axes, first: str = "a") -> None:
+    """Panel letters on ``axes`` in order from ``first``, bold above each top-left corner."""
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.text(-0.02, 1.02, chr(ord(first) + i), transform=ax.transAxes, fontweight="bold", fontsize=10,
+                ha="right", va="bottom", gid=LETTER)
+
+
+def caption_letters(caption: str) -> set[str]:
+    """The panel letters a caption names: (a), (b, c), (c-f), (d-f, j)."""
+    out = set()
+    for group in re.findall(r"\(([a-l](?:\s*[-,]\s*[a-l])*)\)", caption):
+        for part in group.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out |= {chr(c) for c in range(ord(lo), ord(hi or lo) + 1)}
+    return out
+
+
+def drawn_letters(fig) -> set[str]:
+    return {t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == LETTER}
+
+
+def check_letters(fig, caption: str, name: str) -> None:
+    """The panel letters a whole figure's caption names are the ones it draws (a caption that
+    says "(c)" has a (c) to point at); a figure drawn from fewer runs letters only its panels."""
+    named, drawn = caption_letters(caption), drawn_letters(fig)
+    if named != drawn:
+        raise RuntimeError(f"{name}: the caption names panels {sorted(named)} but the figure letters {sorted(drawn)}")
 
 
 def save(fig, caption: str, out_dir: str | Path, name: str) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from randstruct.paper.figures.common import THEORY_STYLE, plt, select
+from randstruct.paper.figures.common import THEORY_STYLE, letter, plt, select
 from randstruct.paper.stats import by_target, top_imaginary
 from randstruct.runs import Run
 
@@ -47,6 +47,7 @@ def figS4(runs: dict[str, Run]):
                 ax.text(diverged, 1.08, " diverged", fontsize=7, va="top")
             if col == 0 and row == 1:
                 ax.legend(frameon=False, ncol=5, loc="upper left", handlelength=1.2, columnspacing=0.8)
+    letter(axes)
     caption = """
 Fig S4. Failure of learning for a large target. (a, b) Training loss vs epoch for g = 0.6 and 0.8
 (seed 0), ẑ = 2 and 4, y-range [0, 1.15 L0]. (c-f) Real parts of the five eigenvalues of W with the
@@ -86,6 +87,7 @@ def figS5(runs: dict[str, Run]):
     axes[3].set(xlabel="epoch", ylabel="Re λ")
     axes[0].legend(frameon=False, loc="lower left")
     axes[1].legend(frameon=False)
+    letter(axes)
     caption = """
 Fig S5. Learning a cosine (linear RNN, one shared input/output vector, x0 = v, dt = 0.1).
 (a) Outputs of the trained networks over the whole trial; dashed: target cos(2π t / 5); shaded: the span

@@ -6,7 +6,7 @@ import numpy as np
 
 from randstruct import theory
 from randstruct.analysis.grouping import mean_sd_by_g
-from randstruct.paper.figures.common import THEORY_STYLE, band, plt, select
+from randstruct.paper.figures.common import THEORY_STYLE, band, letter, plt, select
 from randstruct.paper.stats import by_target, linear_statistics
 from randstruct.paper.stats import zhat as target_of
 from randstruct.runs import Run
@@ -92,9 +92,12 @@ def fig3(runs: dict[str, Run]):
     grid = fig.add_gridspec(2, 3)
     sketch = grid[:, 0].subgridspec(2, 1, height_ratios=(1, 2))
     _fig3_sketch(fig.add_subplot(sketch[0]), fig.add_subplot(sketch[1]), runs)
+    letter(fig.axes[0])
     for col, zhat in enumerate(sorted(runs), start=1):
         _loss_panel(fig.add_subplot(grid[0, col]), runs[zhat])
         _sv_panel(fig.add_subplot(grid[1, col]), runs[zhat])
+        letter(fig.axes[-2], chr(ord("a") + col))  # (b, c) the losses, (d, e) the singular values
+        letter(fig.axes[-1], chr(ord("c") + col))
     fig.axes[2].legend(frameon=False)
     n = next(iter(runs.values())).spec.n
     caption = f"""
@@ -133,6 +136,7 @@ def fig4(runs: dict[str, Run]):
         ax.set_ylabel(label)
     axes[2].set_ylim(-0.3, 6.3)
     axes[0].legend(frameon=False)
+    letter(axes)
     excluded = ("never converged and are left out of every panel: " + "; ".join(left_out)) if left_out else \
         "every network converged"
     caption = f"""
@@ -174,6 +178,7 @@ def figS3(runs: dict[str, Run]):
             ax.set_title(f"g = {g:g}, ẑ = {zhat:g}")
             if col == 0:
                 ax.legend(frameon=False, ncol=2)
+    letter(axes)  # (a, b) the losses, then row by row (c-f)
     caption = """
 Fig S3. (a, b) Loss vs effective time x (as Fig 3). (c-f) The five largest singular values of ΔW
 (mean ± sd over seeds, log scale) vs raw learning time τ for g = 0 (c, d) and g = 0.6 (e, f); dashed:

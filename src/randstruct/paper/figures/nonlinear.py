@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from randstruct.paper.figures.common import gain_color, member_near, plt
+from randstruct.paper.figures.common import gain_color, letter, member_near, plt
 from randstruct.paper.stats import per_g
 from randstruct.runs import Run
 
@@ -46,13 +46,17 @@ def _illustrate(axes, run: Run, task_name: str):
 
 def fig1(runs: dict[str, Run]):
     fig = plt.figure(figsize=(10, 10), constrained_layout=True)
+    drawn = set()  # (task, g) shown in (g-l): networks with a functional rank
     grid = fig.add_gridspec(4, 3, height_ratios=(1.6, 1, 1, 1))
     for col, task in enumerate(t for t in TASK_ORDER if t in runs):
         run = runs[task]
         ds = run.data
         sub = grid[0, col].subgridspec(3, 1)
-        _illustrate([fig.add_subplot(sub[i]) for i in range(3)], run, task)
+        trial = [fig.add_subplot(sub[i]) for i in range(3)]
+        _illustrate(trial, run, task)
         ax_loss, ax_sv, ax_tr = (fig.add_subplot(grid[r, col]) for r in (1, 2, 3))
+        for row, ax in enumerate((trial[0], ax_loss, ax_sv, ax_tr)):  # (a-c) in the first row, ..., (j-l)
+            letter(ax, chr(ord("a") + 3 * row + col))
         sample = min(3, len(np.unique(ds.seed.values)) - 1)
         l0 = None
         for g in (0.0, 0.9):
@@ -61,6 +65,7 @@ def fig1(runs: dict[str, Run]):
             ax_loss.plot(ds.epoch.values, ds.loss.values[m], color=color, label=f"g = {ds.g.values[m]:g}")
             l0 = l0 if l0 is not None else float(ds.loss.values[m, 0])
             if "functional_rank" in ds and ds.functional_rank.values[m] > 0:
+                drawn.add((task, float(ds.g.values[m])))
                 ax_sv.plot(np.arange(1, 12), ds.sv_dw.values[m, -1, :11], "o-", ms=3, color=color)
                 ax_tr.plot(ds["rank"].values[1:12], ds.trunc_loss_dw.values[m, 1:12], "o-", ms=3, color=color)
         ax_loss.set(xlim=(0, min(LOSS_XMAX[task], ds.sizes["epoch"])), xlabel="epoch", ylabel="loss")
@@ -79,8 +84,12 @@ were trained), early part of training; L0 = epoch-0 loss of the g = 0 network. (
 singular values of ΔW at the last recorded epoch. (j-l) Loss of W0 + rank-r truncation of ΔW with the
 trained input/output vectors, r = 1..11; L0 = rank-0 loss of the g = 0 network. Evaluation set: one fixed,
 seeded set of 512 trials per network for every rank (the paper drew a fresh batch per rank).
+(g-l) show only networks that converged (a functional rank); {left_out}
 """
-    return fig, caption
+    left = [f"{TASK_NAMES[t]} at g = {g:g}" for t in TASK_ORDER if t in runs for g in (0.0, 0.9)
+            if (t, float(runs[t].data.g.values[member_near(runs[t], g, 0)])) not in drawn]
+    left_out = (f"left out there (not converged): {'; '.join(left)}." if left else "every network shown converged.")
+    return fig, caption.replace("{left_out}", left_out)
 
 
 FIG2_PANELS = (("conv_epoch", "convergence time (epochs)"), ("norm_dw_last_rec", "‖ΔW‖F"),
@@ -89,6 +98,7 @@ FIG2_PANELS = (("conv_epoch", "convergence time (epochs)"), ("norm_dw_last_rec",
 
 def fig2(runs: dict[str, Run], min_samples: int = 5):
     fig, axes = plt.subplots(1, 4, figsize=(11, 2.7), constrained_layout=True)
+    rank_top = 0.0
     for task in (t for t in TASK_ORDER if t in runs):
         run = runs[task]
         need = min(min_samples, len(np.unique(run.data.seed.values)))
@@ -98,10 +108,13 @@ def fig2(runs: dict[str, Run], min_samples: int = 5):
             ax.plot(stats.g.values, mean, "o-", ms=3, color=TASK_COLORS[task], label=TASK_NAMES[task])
             ax.fill_between(stats.g.values, mean - sd, mean + sd, color=TASK_COLORS[task], alpha=0.2, lw=0)
             ax.set(xlabel="g", ylabel=label)
+            if key == "functional_rank" and np.isfinite(mean + sd).any():
+                rank_top = max(rank_top, float(np.nanmax(mean + sd)))
     axes[1].set_ylim(bottom=0)
     axes[2].set_ylim(bottom=0)
-    axes[3].set_ylim(0, 12)
+    axes[3].set_ylim(0, max(12, rank_top + 1))  # the paper's 0-12, widened where ranks (+ sd) go higher
     axes[0].legend(frameon=False)
+    letter(axes)
     caption = """
 Fig 2. Statistics over networks against the initial connectivity strength g (mean ± population sd
 over samples that converged by both criteria; a g point is drawn only if every sample qualifies).
@@ -139,7 +152,8 @@ def figS2(runs: dict[str, Run]):
                 ax.scatter(ev.real, ev.imag, s=3, color=gain_color(g))
                 ax.plot(g * np.cos(theta), g * np.sin(theta), color="0.5", lw=0.8)
                 ax.axvline(1.0, color="0.3", ls="--", lw=0.8)
-                ax.set(xlim=(-2.2, 2.2), ylim=(-2.2, 2.2), aspect="equal", title=f"{name}, g = {g:g}")
+                ax.set(xlim=(-2.2, 2.2), ylim=(-2.2, 2.2), aspect="equal", title=f"{name}, g = {g:g}",
+                       xlabel="Re λ", ylabel="Im λ")
                 ax.tick_params(labelsize=6)
     caption = """
 Fig S2. Spectra of sample 0 at g = 0, 0.9, 1.8 (nearest available gains). Top: the 40 largest singular

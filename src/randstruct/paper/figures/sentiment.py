@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from randstruct.paper.figures.common import plt
+from randstruct.paper.figures.common import letter, plt
 
 SENTIMENT_BLOCKS = (("w_ih_l0", "U(1) = W_ih layer 1"), ("w_hh_l0", "W(1) = W_hh layer 1"),
                     ("w_ih_l1", "U(2) = W_ih layer 2"), ("w_hh_l1", "W(2) = W_hh layer 2"))
@@ -33,6 +33,7 @@ def fig5(runs: dict):
     ax_acc.axhline(final, ls="--", color="0.55", label=f"final ({final:.2f})")
     ax_acc.set(xlabel="rank r kept", ylabel="validation accuracy", xticks=[0, n // 2, n], ylim=(0.45, 1.0))
     ax_acc.legend(frameon=False, loc="lower right")
+    letter((ax_sv, ax_acc))
     caption = f"""
 Fig 5. Two-layer LSTM (N = {n}) on binary sentiment ({runs['sentiment'].source}). (a) Singular values of the
 layer-2 recurrent weights (four gates stacked, 4N x N) for W0 (dashed), the trained W and ΔW = W − W0.
@@ -56,6 +57,8 @@ def figS6(runs: dict):
         _sv_triplet(ax, ds, block)
         ax.set_title(title)
     axes[0, 1].legend(frameon=False)
+    letter(axes[:, 0])
+    letter(axes[:, 1:].T.ravel(), "c")  # in the order of SENTIMENT_BLOCKS
     caption = f"""
 Fig S6. Training of the LSTM of Fig 5 ({runs['sentiment'].source}). (a) Training (solid) and validation (dashed)
 loss and (b) accuracy over all epochs (the published panel showed 100 epochs). (c-f) Singular values of
