@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from randstruct.cli.main import main
@@ -68,3 +69,29 @@ def test_dynamics_without_analysis_searches_what_it_can(tiny_run, tmp_path, caps
     ds = load(run).data
     assert (ds.fp_count.sel(variant="w").values >= 1).all() and (ds.fp_count.sel(variant="shuffle").values >= 1).all()
     assert (ds.fp_count.sel(variant="trunc").values == 0).all() and (ds.fp_trunc_rank.values == -1).all()
+
+
+def test_an_unsearched_truncated_variant_is_na_and_trunc_rank_picks_r(tiny_run, tmp_path, capsys):
+    """Issue 28: without a functional rank the truncated variant shows n/a, not 0.00 counts;
+    --trunc-rank R searches W0 + dW_R for every network."""
+    import shutil
+
+    from randstruct.dynamics.summary import dynamics_table
+    from randstruct.runs import load
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "additions.zarr").exists() and shutil.rmtree(run / "additions.zarr")
+    assert main(["dynamics", str(run), "--inits", "4", "--no-progress"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    trunc = [line.split() for line in table if len(line.split()) > 2 and line.split()[1] == "trunc"]
+    assert len(trunc) == 2 and all(row[2:4] == ["n/a", "n/a"] for row in trunc)
+    rows = [r for r in dynamics_table(load(run).data) if r["variant"] == "trunc"]
+    assert all(r["nets"] == 0 and np.isnan(r["stable"]) for r in rows)
+    assert main(["dynamics", str(run), "--inits", "4", "--trunc-rank", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "note:" not in out and "(r = 2)" in out
+    ds = load(run).data
+    assert (ds.fp_trunc_rank.values == 2).all() and (ds.fp_count.sel(variant="trunc").values >= 1).all()
+    assert main(["dynamics", str(run), "--trunc-rank", "9", "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == "randstruct: error: --trunc-rank must be <= N = 8, got 9"

@@ -33,13 +33,20 @@ def figure(run, path: str | Path, trials: int = 8) -> Path:
         proj = (traj[m] @ u[m]).numpy()
         for j, v in enumerate(variants):
             ax = axes[i, j]
+            if v == "trunc" and ds.fp_trunc_rank.values[m] < 0:
+                ax.text(0.5, 0.5, "not searched: no functional rank\n(randstruct analyze, or --trunc-rank R)",
+                        ha="center", va="center", fontsize=8, color="0.4", transform=ax.transAxes)
+                ax.set_title(f"g = {g:g}, {v} (n/a)", fontsize=9)
+                ax.set_axis_off()
+                continue
             for t in proj[:trials]:
                 ax.plot(t[:, 0], t[:, 1], color="0.75", lw=0.6)
             c = ds.fp_coord_left.sel(variant=v).values[m]
             st = ds.fp_is_stable.sel(variant=v).values[m]
             ax.scatter(c[st == 1, 0], c[st == 1, 1], s=30, c="k", label="stable", zorder=3)
             ax.scatter(c[st == 0, 0], c[st == 0, 1], s=30, facecolors="none", edgecolors="r", label="unstable", zorder=3)
-            ax.set_title(f"g = {g:g}, {v}", fontsize=9)
+            rank = f", r = {int(ds.fp_trunc_rank.values[m])}" if v == "trunc" else ""
+            ax.set_title(f"g = {g:g}, {v}{rank}", fontsize=9)
             ax.set_xlabel("u1 . x", fontsize=8)
             ax.set_ylabel("u2 . x", fontsize=8)
     axes[0, 0].legend(fontsize=7)

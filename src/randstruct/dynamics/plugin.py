@@ -36,8 +36,8 @@ DESCRIPTIONS = {
     "fp_readout": "readout z = W_out^T phi(x*) with the final W_out",
     "fp_coord_left": "U^T x*: coordinates on the top left singular vectors of the final dW (what dW writes into)",
     "fp_coord_right": "V^T phi(x*): coordinates on the top right singular vectors of the final dW (what dW reads)",
-    "fp_trunc_rank": "rank r of the truncated variant W0 + dW_r: the functional rank (-1: none or not analysed, "
-                     "no search)",
+    "fp_trunc_rank": "rank r of the truncated variant W0 + dW_r: the functional rank or the one asked for "
+                     "(-1: none or not analysed, no search: that network's trunc counts are n/a)",
     "dyn_inputs": "constant inputs u under which fixed points were searched (the same for every network)",
     "eig_outliers": "eigenvalues of W outside the disc |lambda| <= g + margin, by real part descending (NaN: padding)",
     "eig_outlier_count": "number of eigenvalues of W outside the disc |lambda| <= g + margin",
@@ -80,8 +80,12 @@ class DynamicsParams:
     outlier_distance_scale: float = DEFAULTS["outlier_distance_scale"]
     first_order_iters: int = FIRST_ORDER_ITERS
     lr: float = LR
+    trunc_rank: int | None = None  # the rank r of W0 + dW_r for every network; None: each one's functional rank
 
     def __post_init__(self) -> None:
+        if self.trunc_rank is not None and (isinstance(self.trunc_rank, bool) or int(self.trunc_rank) != self.trunc_rank
+                                            or self.trunc_rank < 0):
+            raise UserInputError(f"trunc_rank must be an integer >= 0 or None, got {self.trunc_rank}")
         for name, low in (("inits", 1), ("trials", 1), ("n_dirs", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:
@@ -111,6 +115,7 @@ class Dynamics(Analysis):
         opts["max_iters"] = float(iteration_bound(params.max_iters, params.first_order_iters))
         return {"inputs": u.tolist(), "inits": int(params.inits), "seed": int(params.seed),
                 "trials": int(params.trials), "n_dirs": int(params.n_dirs), "margin": float(params.margin), **opts,
+                "trunc_rank": "functional rank" if params.trunc_rank is None else int(params.trunc_rank),
                 "method": METHOD,
                 "init_seeds": "member_rng(seed, g, 'dynamics', seed_S): trials, then the picked (trial, step) pairs",
                 "shuffle": "the analysis' first full shuffle, member_rng(seed, g, 'shuffle', 1, 0)"}
@@ -132,8 +137,13 @@ class Dynamics(Analysis):
         cond_id = np.repeat(np.arange(n_cond), params.inits)[None].repeat(e, 0)
         u = torch.as_tensor(u_cond, dtype=torch.float64)[torch.as_tensor(cond_id[0])][None].expand(e, -1, -1)
         const = drive(ens.wi, ens.b, u.contiguous())
-        ranks = (ds.functional_rank.values.astype(np.int64) if "functional_rank" in ds
-                 else np.full(e, -1, np.int64))
+        if params.trunc_rank is not None:
+            if params.trunc_rank > n:
+                raise UserInputError(f"trunc_rank must be <= N = {n}, got {params.trunc_rank}")
+            ranks = np.full(e, int(params.trunc_rank), np.int64)
+        else:
+            ranks = (ds.functional_rank.values.astype(np.int64) if "functional_rank" in ds
+                     else np.full(e, -1, np.int64))
         u_dw, v_dw, _ = coordinates.dw_directions(ens, params.n_dirs)
         found = {}
         for variant in tqdm(coordinates.VARIANTS, desc="dynamics", unit="variant", disable=not self.progress):
