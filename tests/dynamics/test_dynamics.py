@@ -7,8 +7,9 @@ import pytest
 import torch
 
 import randstruct as rs
-from randstruct.dynamics.fixed_points import (batched_lu_in_place, cauchy_step, factorise, find_fixed_points, lu_in_place,
-                                              member_groups, newton_step, search, sorted_eig, times_wt)
+from randstruct.dynamics.fixed_points import find_fixed_points, search, sorted_eig
+from randstruct.dynamics.newton import (batched_lu_in_place, cauchy_step, factorise, lu_in_place, member_groups,
+                                        newton_step, times_wt)
 from randstruct.dynamics.jacobians import flow, jacobian, q_and_grad
 from randstruct.engine.model import Ensemble
 
