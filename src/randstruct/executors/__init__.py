@@ -39,4 +39,12 @@ def make_executor(scheduler: str | None = None, client=None, shard_size: int | N
     return DaskExecutor(scheduler=scheduler, client=client, shard_size=shard_size, threads=threads, log=log)
 
 
-__all__ = ["InProcess", "make_executor"]
+def __getattr__(name: str):
+    if name == "DaskExecutor":  # imports Dask: only when asked for
+        from randstruct.executors.cluster import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DaskExecutor", "InProcess", "make_executor"]
