@@ -86,6 +86,8 @@ CASES = [
      "sparsity (fraction of absent connections) must be in [0, 1), got 1.0"),
     ("unknown readout", TRAIN + ["--readout", "huge", "--out", "TMP/x"], None,
      "unknown readout 'huge'; allowed: small, large"),
+    ("unknown readout_from", TRAIN + ["--readout-from", "rate", "--out", "TMP/x"], None,
+     "unknown readout_from 'rate'; allowed: rates, state"),
     ("unknown nonlinearity", TRAIN + ["--nonlinearity", "sigmoid", "--out", "TMP/x"], None,
      "unknown nonlinearity 'sigmoid'; allowed: tanh, linear, relu, softplus"),
     ("negative penalty", TRAIN + ["--l2-dw=-1e-3", "--out", "TMP/x"], None, "l2_dw must be a finite number >= 0"),

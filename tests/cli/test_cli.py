@@ -27,13 +27,14 @@ def test_every_model_option_trains_and_every_verb_reads_the_run(tmp_path, capsys
     out = tmp_path / "field"
     assert main(TRAIN + ["--noise-rec", "0.2", "--noise-x0", "1", "--noise-in", "0.1", "--readout", "large",
                          "--l2-dw", "1e-3", "--l2-rates", "1e-4", "--dale", "0.8", "--sparsity", "0.5",
-                         "--nonlinearity", "relu", "--out", str(out)]) == 0
+                         "--nonlinearity", "relu", "--readout-from", "state", "--out", str(out)]) == 0
     assert main(["analyze", str(out), "--ranks", "3", "--shuffles", "2", "--eval-trials", "8", "--no-progress"]) == 0
     assert main(["dynamics", str(out), "--inits", "4", "--no-progress"]) == 0
     assert main(["plot", str(out), "--out", str(tmp_path / "field.png")]) == 0
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "relu" in text and "dale = 0.8, sparsity = 0.5" in text and "func. rank" in text
+    assert "readout_from = state" in text
     assert (tmp_path / "field.png").stat().st_size > 0
     # evaluations are noiseless unless asked; with --eval-noise the training noise, reproducibly
     import randstruct as rs

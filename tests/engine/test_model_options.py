@@ -25,12 +25,19 @@ OPTION_CASES = {
     "l2_rates": dict(train=dict(l2_rates=0.2)),
     "dale": dict(options=dict(dale=0.7)),
     "sparsity": dict(options=dict(sparsity=0.4)),
+    "readout_state": dict(options=dict(readout_from="state")),
+    "readout_state_large": dict(options=dict(readout_from="state", readout="large", noise_rec=0.2, noise_x0=1.0)),
     "relu": dict(nonlinearity="relu"),
     "softplus": dict(nonlinearity="softplus"),
     "all": dict(options=dict(noise_rec=0.3, noise_x0=0.7, noise_in=0.4, readout="large", dale=0.7, sparsity=0.4),
                 train=dict(l2_w=0.3, l2_dw=0.5, l2_rates=0.2), nonlinearity="relu", perturb=True),
     "all_softplus": dict(options=dict(noise_rec=0.3, noise_x0=0.7, noise_in=0.4, dale=0.6, sparsity=0.3),
                          train=dict(l2_w=0.1, l2_dw=0.5, l2_rates=0.2), nonlinearity="softplus", perturb=True),
+    "all_state": dict(options=dict(noise_rec=0.3, noise_x0=0.7, noise_in=0.4, readout="large", dale=0.7, sparsity=0.4,
+                                   readout_from="state"),
+                      train=dict(l2_w=0.3, l2_dw=0.5, l2_rates=0.2), nonlinearity="relu", perturb=True),
+    "all_state_softplus": dict(options=dict(noise_rec=0.3, noise_x0=0.7, dale=0.6, readout_from="state"),
+                               train=dict(l2_rates=0.2), nonlinearity="softplus"),
 }
 
 
@@ -69,7 +76,8 @@ def _autograd(trainer, config, batch):
         x0n = arrays["x0_noise"][e][:, 0] if "x0_noise" in arrays else None
         recn = arrays["rec_noise"][e] if "rec_noise" in arrays else None
         z, rates = reference.run(arrays["inputs"][e], leaves["wi"], w, leaves["wo"], leaves["b"], leaves["x0"],
-                                 trainer.dt, ens.nonlinearity, x0n, recn, return_rates=True)
+                                 trainer.dt, ens.nonlinearity, x0n, recn, return_rates=True,
+                                 readout_from=ens.options.readout_from)
         mask = arrays["mask"][e]
         loss = 0.5 * (mask * (z - arrays["targets"][e]) ** 2).sum() / mask.sum()
         penalty = (config.l2_w * (w ** 2).mean() + config.l2_dw * ((w - ens.w0[e]) ** 2).mean()
@@ -218,7 +226,8 @@ def _plain_like():
 def test_options_are_validated_with_one_line_errors():
     for kwargs, match in [(dict(noise_rec=-0.1), "noise_rec must be"), (dict(dale=1.0), "dale"),
                           (dict(dale=0.0), "dale"), (dict(sparsity=1.0), "sparsity"),
-                          (dict(readout="huge"), "unknown readout 'huge'"), (dict(noise_in=float("nan")), "noise_in")]:
+                          (dict(readout="huge"), "unknown readout 'huge'"),
+                          (dict(readout_from="rate"), "unknown readout_from 'rate'; allowed: rates, state"), (dict(noise_in=float("nan")), "noise_in")]:
         with pytest.raises(ValueError, match=match):
             ModelOptions(**kwargs)
     with pytest.raises(ValueError, match="l2_dw must be"):
@@ -275,3 +284,33 @@ def test_constraint_tensors_must_match_the_ensemble():
         ens.replace(sign=ens.sign[:1])
     sub = ens.select([1])
     assert torch.equal(sub.mask[0], ens.mask[1]) and torch.equal(sub.w[0], ens.w[1])
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "softplus"])
+def test_readout_from_the_state_in_simulation_evaluation_and_fixed_point_readouts(nonlinearity):
+    """simulate (kept trace and lean path) and evaluate read x, not phi(x), as the float64 reference
+    does; the default still reads the rates; the dynamics readouts of a state follow the option."""
+    from randstruct.dynamics.coordinates import readouts
+
+    ens = Ensemble.init(11, [0.7, 1.5], 1, 2, 2, nonlinearity=nonlinearity, dtype=F64,
+                        options=ModelOptions(readout_from="state", readout="large"))
+    ens.x0 = torch.randn(ens.size, 11, generator=torch.Generator().manual_seed(3), dtype=F64)
+    u = np.random.default_rng(1).standard_normal((3, 6, 2))
+    rates_ens = ens.replace(options=ModelOptions(readout="large"))
+    lean = ens.simulate(u, 0.2)
+    kept, rates = ens.simulate(u, 0.2, return_rates=True)
+    torch.testing.assert_close(lean, kept, rtol=0, atol=1e-15)
+    target = np.zeros((3, 6, 2))
+    for e in range(ens.size):
+        want = reference.run(torch.as_tensor(u), ens.wi[e], ens.wrec[e], ens.wo[e], ens.b[e], ens.x0[e], 0.2,
+                             nonlinearity, readout_from="state")
+        torch.testing.assert_close(lean[e], want, rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(lean, rates_ens.simulate(u, 0.2))
+    loss = ens.loss(u, target, np.ones_like(target), 0.2)
+    torch.testing.assert_close(loss, 0.5 * lean.square().sum(dim=(1, 2, 3)) / target.size)
+    x = np.random.default_rng(2).standard_normal((2, 4, 11)) * 2
+    torch.testing.assert_close(torch.as_tensor(readouts(x, ens.wo, nonlinearity, "state")),
+                               torch.as_tensor(x) @ ens.wo)
+    torch.testing.assert_close(torch.as_tensor(readouts(x, ens.wo, nonlinearity)),
+                               reference.PHI[nonlinearity](torch.as_tensor(x)) @ ens.wo)
+    assert rates.shape == (2, 3, 6, 11)

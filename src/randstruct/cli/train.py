@@ -40,6 +40,9 @@ def register(sub) -> None:
                    help="input noise sigma: sigma xi / sqrt(dt) added to the inputs; default 0")
     t.add_argument("--readout", default="small",
                    help="small (output entries ~1/N, the 2020 paper's) or large (unit-norm columns); default small")
+    t.add_argument("--readout-from", default="rates",
+                   help="rates (z = Wout^T phi(x), the 2020 paper's) or state (z = Wout^T x, Schuessler et al. "
+                        "2024); default rates")
     t.add_argument("--dale", type=float, default=None,
                    help="Dale's law with this fraction of excitatory units, in (0, 1); default: no sign constraint")
     t.add_argument("--sparsity", type=float, default=0.0,
@@ -115,7 +118,8 @@ def _spec_from_args(a: argparse.Namespace):
     return RunSpec(task=a.task, n=a.N, g=tuple(parse_floats(a.g, "--g")), seeds=seeds, train=config,
                    task_params=task_params, nonlinearity=a.nonlinearity, dtype=a.dtype, device=a.device,
                    shared_vector=a.shared_vector, x0_from_input=a.x0_from_input, noise_rec=a.noise_rec,
-                   noise_x0=a.noise_x0, noise_in=a.noise_in, readout=a.readout, dale=a.dale, sparsity=a.sparsity)
+                   noise_x0=a.noise_x0, noise_in=a.noise_in, readout=a.readout, dale=a.dale, sparsity=a.sparsity,
+                   readout_from=a.readout_from)
 
 
 def trained_line(attrs: dict, n_net: int, epochs: int) -> str:

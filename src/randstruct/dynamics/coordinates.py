@@ -94,6 +94,8 @@ def coordinates(x: np.ndarray, u: torch.Tensor, v: torch.Tensor, nonlinearity: s
     return (xt @ u.cpu()).numpy(), (phi(xt, nonlinearity) @ v.cpu()).numpy()
 
 
-def readouts(x: np.ndarray, wo: torch.Tensor, nonlinearity: str) -> np.ndarray:
-    """z = W_out^T phi(x) of states ``x`` (E, P, N) -> (E, P, N_out)."""
-    return (phi(torch.as_tensor(x, dtype=torch.float64), nonlinearity) @ wo.double().cpu()).numpy()
+def readouts(x: np.ndarray, wo: torch.Tensor, nonlinearity: str, readout_from: str = "rates") -> np.ndarray:
+    """z = W_out^T phi(x) (or W_out^T x for a readout from the state) of states ``x`` (E, P, N)
+    -> (E, P, N_out)."""
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    return ((xt if readout_from == "state" else phi(xt, nonlinearity)) @ wo.double().cpu()).numpy()

@@ -33,7 +33,7 @@ DESCRIPTIONS = {
     "fp_is_stable": "1 if every eigenvalue of J(x*) = -I + W diag(phi'(x*)) has real part < 0, else 0 (NaN: padding)",
     "fp_cond_id": "index of the constant input (dimension cond) of the fixed point; -1: padding",
     "fp_eigval": "leading eigenvalues of J(x*), sorted by real part then imaginary part, descending",
-    "fp_readout": "readout z = W_out^T phi(x*) with the final W_out",
+    "fp_readout": "readout z = W_out^T phi(x*) (W_out^T x* for a readout from the state) with the final W_out",
     "fp_coord_left": "U^T x*: coordinates on the top left singular vectors of the final dW (what dW writes into)",
     "fp_coord_right": "V^T phi(x*): coordinates on the top right singular vectors of the final dW (what dW reads)",
     "fp_trunc_rank": "rank r of the truncated variant W0 + dW_r: the functional rank or the one asked for "
@@ -188,7 +188,8 @@ def _fixed_point_dataset(found: dict, ens, u_dw, v_dw, ranks: np.ndarray, u_cond
         "fp_cond_id": (("net", "variant", "fp"), stack("cond_id", (), -1, np.int64)),
         "fp_eigval": (("net", "variant", "fp", "fp_eig"), stack("eigval_J_xstar", (n_eig,), np.nan + 0j, complex)),
         "fp_readout": (("net", "variant", "fp", "channel_out"),
-                       coordinates.readouts(xstar.reshape(e, -1, n), ens.wo, ens.nonlinearity).reshape(e, len(found), p, -1)),
+                       coordinates.readouts(xstar.reshape(e, -1, n), ens.wo, ens.nonlinearity,
+                                            ens.options.readout_from).reshape(e, len(found), p, -1)),
         "fp_coord_left": (("net", "variant", "fp", "dw_dir"), left.reshape(e, len(found), p, d)),
         "fp_coord_right": (("net", "variant", "fp", "dw_dir"), right.reshape(e, len(found), p, d)),
         "fp_trunc_rank": ("net", ranks),

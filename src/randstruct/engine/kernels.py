@@ -2,6 +2,7 @@
 
 Dynamics (SPEC 1.1, docs/model.md), with r = phi(x):
     x[k+1] = (1 - dt) x[k] + dt (W r[k] + Win^T u[k] + b) + n[k],   z[k] = Wout^T phi(x[k+1])
+or, reading the state (``readout_from="state"``, Schuessler et al. 2024), z[k] = Wout^T x[k+1];
 where the optional state noise n[k] (already scaled) and initial-state noise are given by the
 caller, and input noise is part of the inputs, so the backward pass is the same with or without.
 
@@ -16,7 +17,8 @@ arithmetic. Instead the rates, inputs and a constant 1 are kept side by side in 
   ``D^T A`` with D[e, k] = dL/dx[k+1], which runs near the machine's matmul peak.
 
 phi'(x) is recovered from the stored rates (1 - r^2 for tanh, r > 0 for relu, 1 - exp(-r) for
-softplus), so states are never stored.
+softplus), so states are never stored, except x[1..K] for a readout from the state (its output
+and Wout gradient need x itself, which the rates give back only imprecisely where tanh saturates).
 A :class:`Workspace` keeps the large buffers from one epoch to the next: on a CPU each fresh
 allocation of that size comes back from the OS as new pages that must be faulted in again
 (measured in docs/performance.md).
@@ -38,6 +40,7 @@ class Trace:
     aug: torch.Tensor  # (E, K+1, B, width): [phi(x[k]), u[k], 1, zero padding]
     outputs: torch.Tensor  # (E, K, B, n_out)
     n_in: int
+    states: torch.Tensor | None = None  # (E, K, B, N): x[1..K], kept for a readout from the state
 
 
 class Workspace:
@@ -106,9 +109,12 @@ def _phi(x: torch.Tensor, nonlinearity: str, out: torch.Tensor) -> None:
         out.copy_(x)
 
 
+READOUTS_FROM = ("rates", "state")
+
+
 def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trace: bool = True,
-            workspace: Workspace | None = None, x0_noise=None, rec_noise=None):
-    """Simulate on ``inputs`` (E, K, B, n_in).
+            workspace: Workspace | None = None, x0_noise=None, rec_noise=None, readout_from: str = "rates"):
+    """Simulate on ``inputs`` (E, K, B, n_in); the outputs read phi(x) or (``readout_from="state"``) x.
 
     With ``keep_trace`` returns a :class:`Trace` (for training); otherwise only the outputs
     (E, K, B, n_out), holding two steps in memory (for evaluating large ensembles).
@@ -123,9 +129,11 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     aug = _empty(workspace, "aug", (n_net, held, batch, width), inputs)
     aug[..., n + n_in] = 1
     aug[..., n + n_in + 1:] = 0
+    from_state = readout_from == "state"
     if keep_trace:
         aug[:, :n_steps, :, n:n + n_in] = inputs
         aug[:, n_steps, :, n:n + n_in] = 0
+        states = _empty(workspace, "states", (n_net, n_steps, batch, n), inputs) if from_state else None
     else:
         outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
@@ -140,16 +148,19 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
             x.baddbmm_(rows[(k - 1) % held], m, beta=1.0 - dt)
             if rec_noise is not None:
                 x.add_(rec_noise[:, k - 1])
+            if keep_trace and from_state:
+                states[:, k - 1].copy_(x)
         _phi(x, nonlinearity, rate)
         if not keep_trace:
             if k < n_steps:
                 rows[k % held][..., n:n + n_in] = inputs[:, k]
             if k:
-                torch.bmm(rate, wo, out=outputs[:, k - 1])
+                torch.bmm(x if from_state else rate, wo, out=outputs[:, k - 1])
     if not keep_trace:
         return outputs
-    outputs = torch.bmm(_rates_view(aug, n, 1, n_steps + 1), wo)
-    return Trace(aug, outputs.view(n_net, n_steps, batch, -1), n_in)
+    read = states.view(n_net, n_steps * batch, n) if from_state else _rates_view(aug, n, 1, n_steps + 1)
+    outputs = torch.bmm(read, wo)
+    return Trace(aug, outputs.view(n_net, n_steps, batch, -1), n_in, states)
 
 
 def masked_mse(outputs, targets, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,7 +213,8 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     """Gradients of sum_e L_e for the parameters named in ``need`` (default: all five).
 
     ``rate_coef`` c adds the gradient of (c / 2) sum_k>=1 |phi(x[k])|^2 to L_e (a penalty on the
-    rates: c = 2 lambda / (K B N) for lambda times their mean square).
+    rates: c = 2 lambda / (K B N) for lambda times their mean square). A trace with states was
+    read from the state: the readout term of dL/dx[k] then bypasses phi'(x[k]).
     """
     need = {"wi", "wrec", "wo", "b", "x0"} if need is None else set(need)
     aug = trace.aug
@@ -214,6 +226,7 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
     back = d_out.new_empty((n_net, batch, n))  # what reaches x[k] through phi(x[k])
     squares = d_out.new_empty((n_net, batch, n))
     rates, delta_rows, dzs = aug[..., :n].unbind(1), deltas.unbind(1), dz.unbind(0)
+    from_state = trace.states is not None
 
     def times_phi_prime(k):
         if rate_coef and k:
@@ -227,16 +240,23 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
         return back
 
     # dL/dx[K] only has the readout term of output K-1 (and the rate penalty).
-    torch.bmm(dzs[n_steps - 1], wo_t, out=back)
-    delta_rows[n_steps - 1].copy_(times_phi_prime(n_steps))
+    if from_state:
+        back.zero_()
+        torch.baddbmm(times_phi_prime(n_steps), dzs[n_steps - 1], wo_t, out=delta_rows[n_steps - 1])
+    else:
+        torch.bmm(dzs[n_steps - 1], wo_t, out=back)
+        delta_rows[n_steps - 1].copy_(times_phi_prime(n_steps))
     last = 0 if "x0" in need else 1  # dL/dx[0] only matters for x0's gradient
     for k in range(n_steps - 1, last - 1, -1):
-        # dL/dx[k] = (1-dt) dL/dx[k+1] + phi'(x[k]) (dt W^T dL/dx[k+1] + Wout dL/dz[k-1])
+        # dL/dx[k] = (1-dt) dL/dx[k+1] + phi'(x[k]) (dt W^T dL/dx[k+1] + Wout dL/dz[k-1]),
+        # the readout term outside phi'(x[k]) when it reads the state
         after = delta_rows[k]
         torch.bmm(after, dtw, out=back)
-        if k:  # x[0] feeds no output
+        if k and not from_state:  # x[0] feeds no output
             back.baddbmm_(dzs[k - 1], wo_t)
         times_phi_prime(k)
+        if k and from_state:
+            back.baddbmm_(dzs[k - 1], wo_t)
         if k:
             torch.add(back, after, alpha=1.0 - dt, out=delta_rows[k - 1])
         else:
@@ -256,5 +276,6 @@ def backward(trace: Trace, d_out, wrec, wo, dt: float, nonlinearity: str, need=N
             grads["b"] = full[:, :, n + trace.n_in].contiguous()
     if "wo" in need:
         flat_dz = d_out.reshape(n_net, n_steps * batch, -1)
-        grads["wo"] = torch.bmm(_rates_view(aug, n, 1, n_steps + 1).transpose(1, 2), flat_dz)
+        read = trace.states.view(n_net, n_steps * batch, n) if from_state else _rates_view(aug, n, 1, n_steps + 1)
+        grads["wo"] = torch.bmm(read.transpose(1, 2), flat_dz)
     return grads

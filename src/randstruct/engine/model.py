@@ -260,15 +260,16 @@ class Ensemble:
         """Run every member on ``inputs``; batch-first in, batch-first out.
 
         ``inputs`` is (B, K, N_in), shared by all members, or (E, B, K, N_in). Returns outputs
-        (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N).
+        (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N); the
+        outputs read the rates or the states as the options say.
         Without ``noise_seed`` the networks run without noise; with it, with the noise of their
         options, drawn from ``member_rng(seed, g, "sim_noise", noise_seed)``.
         """
         dt = check_dt(dt)
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
         with torch.no_grad():
-            res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
-                                  self.nonlinearity, keep_trace=return_rates, **noise)
+            res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt, self.nonlinearity,
+                                  keep_trace=return_rates, readout_from=self.options.readout_from, **noise)
         if return_rates:
             rates = res.aug[:, 1:, :, :self.n]
             return from_kernel_layout(res.outputs), from_kernel_layout(rates)
@@ -311,8 +312,8 @@ class Ensemble:
                 raise UserInputError(f"{name} must be (batch {u.shape[2]}, time {u.shape[1]}, {self.n_out} outputs) "
                                      f"like the inputs, got {tuple(t.transpose(1, 2).shape)}")
         with torch.no_grad():
-            out = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt,
-                                  self.nonlinearity, keep_trace=False, **noise)
+            out = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt, self.nonlinearity,
+                                  keep_trace=False, readout_from=self.options.readout_from, **noise)
         value = kernels.LOSSES[loss](out, tgt, msk)[0]
         if decision is None:
             return value, None

@@ -19,9 +19,10 @@ def _phi(x: torch.Tensor, nonlinearity: str) -> torch.Tensor:
 
 
 def run(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, x0_noise=None, rec_noise=None,
-        return_rates: bool = False):
-    """Outputs (B, K, N_out) of one network on batch-first ``inputs`` (B, K, N_in); ``x0_noise``
-    (B, N) and ``rec_noise`` (B, K, N) are added to x[0] and to x[k+1], already scaled."""
+        return_rates: bool = False, readout_from: str = "rates"):
+    """Outputs (B, K, N_out) of one network on batch-first ``inputs`` (B, K, N_in), read from the
+    rates phi(x[k+1]) or (``readout_from="state"``) from x[k+1]; ``x0_noise`` (B, N) and
+    ``rec_noise`` (B, K, N) are added to x[0] and to x[k+1], already scaled."""
     x = x0.expand(inputs.shape[0], -1)
     if x0_noise is not None:
         x = x + x0_noise
@@ -31,7 +32,7 @@ def run(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, x0_noise=None
         if rec_noise is not None:
             x = x + rec_noise[:, k]
         rates.append(_phi(x, nonlinearity))
-        outputs.append(rates[-1] @ wo)
+        outputs.append((x if readout_from == "state" else rates[-1]) @ wo)
     if return_rates:
         return torch.stack(outputs, dim=1), torch.stack(rates, dim=1)
     return torch.stack(outputs, dim=1)

@@ -116,7 +116,8 @@ class Trainer:
         traces = [kernels.forward(inputs[c], ens.wi[c], w[c], ens.wo[c], ens.b[c], ens.x0[c], self.dt,
                                   ens.nonlinearity, workspace=ws,
                                   x0_noise=None if x0_noise is None else x0_noise[c],
-                                  rec_noise=None if rec_noise is None else rec_noise[c])
+                                  rec_noise=None if rec_noise is None else rec_noise[c],
+                                  readout_from=ens.options.readout_from)
                   for c, ws in zip(self._chunks, self._workspaces)]
         outputs = traces[0].outputs if len(traces) == 1 else torch.cat([t.outputs for t in traces])
         loss, d_out = self._loss(outputs, targets, mask)

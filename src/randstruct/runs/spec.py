@@ -51,12 +51,14 @@ class RunSpec:
     readout: str = "small"
     dale: float | None = None
     sparsity: float = 0.0
+    readout_from: str = "rates"
     # False: a stored spec read back (config.json); the task's code is needed to compute, not to read
     check_task: InitVar[bool] = True
 
     @property
     def options(self) -> ModelOptions:
-        return ModelOptions(self.noise_rec, self.noise_x0, self.noise_in, self.readout, self.dale, self.sparsity)
+        return ModelOptions(self.noise_rec, self.noise_x0, self.noise_in, self.readout, self.dale, self.sparsity,
+                            self.readout_from)
 
     def __post_init__(self, check_task: bool) -> None:
         object.__setattr__(self, "train", train_config(self.train))
@@ -149,7 +151,7 @@ class TrainJob:
 
 def memory_estimate(spec: RunSpec) -> int:
     """Bytes a run needs at its peak, roughly: per network the kernels' augmented trace, deltas,
-    outputs and batch arrays (with their noise), about ten N x N matrices (W, W0, optimizer moments,
+    outputs and batch arrays (with their noise, and the states of a readout from the state), about ten N x N matrices (W, W0, optimizer moments,
     gradients, proposal, float64 draws; two more under Dale's law or sparsity), and the records
     (history, singular values, optional weights)."""
     task = spec.make_task()
@@ -159,9 +161,10 @@ def memory_estimate(spec: RunSpec) -> int:
     width = -(-(n + n_in + 1) // 16) * 16
     n_rec = len(spec.train.rec_epochs)
     n_sv = n if spec.train.sv_top is None else min(n, spec.train.sv_top)
-    noise = (k * b * n if spec.noise_rec else 0) + (b * n if spec.noise_x0 else 0)
+    extra = (k * b * n if spec.noise_rec else 0) + (b * n if spec.noise_x0 else 0) \
+        + (k * b * n if spec.readout_from == "state" else 0)
     matrices = 12 if spec.options.constrained else 10
-    per_net = item * ((k + 1) * b * width + k * b * n + k * b * (n_in + 5 * n_out) + noise + matrices * n * n
+    per_net = item * ((k + 1) * b * width + k * b * n + k * b * (n_in + 5 * n_out) + extra + matrices * n * n
                       + 2 * spec.train.epochs + n_rec * n_sv + (n_rec * n * n if spec.train.record_weights else 0))
     return len(spec.g) * len(spec.seeds) * per_net
 
