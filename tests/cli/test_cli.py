@@ -51,7 +51,8 @@ def test_every_model_option_trains_and_every_verb_reads_the_run(tmp_path, capsys
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"--task": "flopflip"}, "unknown task 'flopflip'; allowed: cosine, flipflop, mante, romo, simple"),
+        ({"--task": "flopflip"}, "unknown task 'flopflip'; allowed: complex_sine, cosine, cycling, flipflop, "
+                                  "flipflop3_2024, mante, mante2024, romo, romo2024, simple"),
         ({"--N": "1"}, "N must be an integer >= 2, got 1"),
         ({"--g": "0,-0.5"}, "g must be finite numbers >= 0"),
         ({"--g": "0,,1"}, "invalid --g value '0,,1'"),
@@ -114,5 +115,5 @@ def test_console_script_exit_code(tmp_path):
     res = subprocess.run([sys.executable, "-m", "randstruct", "train", "--task", "x", "--N", "8", "--g",
                           "1", "--epochs", "1", "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["randstruct: error: unknown task 'x'; allowed: cosine, flipflop, "
-                                               "mante, romo, simple"]
+    assert res.stderr.strip().splitlines() == ["randstruct: error: unknown task 'x'; allowed: complex_sine, cosine, cycling, "
+                                               "flipflop, flipflop3_2024, mante, mante2024, romo, romo2024, simple"]

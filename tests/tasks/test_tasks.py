@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from randstruct.tasks import TASKS, Batch, Cosine, FlipFlop, Mante, Romo, Simple, Task, get_task, steps
+from randstruct.tasks import (TASKS, Batch, ComplexSine, Cosine, Cycling, FlipFlop, FlipFlop3, Mante, Mante2024, Romo,
+                              Romo2024, Simple, Task, get_task, steps)
 
 NAMES = sorted(TASKS)
-STOCHASTIC = ["flipflop", "mante", "romo"]
+STOCHASTIC = ["flipflop", "mante", "romo", "cycling", "flipflop3_2024", "mante2024", "romo2024", "complex_sine"]
 FAST = settings(max_examples=25, deadline=None)
 
 
@@ -162,7 +163,9 @@ def test_params_round_trip_through_json(name: str, params: dict) -> None:
 
 
 def test_registry() -> None:
-    assert TASKS == {"cosine": Cosine, "flipflop": FlipFlop, "mante": Mante, "romo": Romo, "simple": Simple}
+    assert TASKS == {"cosine": Cosine, "flipflop": FlipFlop, "mante": Mante, "romo": Romo, "simple": Simple,
+                     "cycling": Cycling, "flipflop3_2024": FlipFlop3, "mante2024": Mante2024, "romo2024": Romo2024,
+                     "complex_sine": ComplexSine}
     assert all(issubclass(cls, Task) and cls.name == name for name, cls in TASKS.items())
     assert (Simple.stochastic, Cosine.stochastic, FlipFlop.stochastic) == (False, False, True)
 
@@ -502,7 +505,8 @@ def test_invalid_parameters(name: str, params: dict, message: str) -> None:
 
 
 def test_unknown_task_and_parameter() -> None:
-    with pytest.raises(ValueError, match=r"^unknown task 'lstm'; allowed: cosine, flipflop, mante, romo, simple$"):
+    allowed = "complex_sine, cosine, cycling, flipflop, flipflop3_2024, mante, mante2024, romo, romo2024, simple"
+    with pytest.raises(ValueError, match=rf"^unknown task 'lstm'; allowed: {allowed}$"):
         get_task("lstm")
     with pytest.raises(ValueError, match=r"unknown parameter 'foo' for task 'romo'; allowed: dt, t_fix"):
         get_task("romo", foo=1)

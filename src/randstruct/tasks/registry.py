@@ -16,10 +16,12 @@ from randstruct.plugins import class_reference, entry_point, entry_point_names, 
 from randstruct.tasks.base import Task, check_task, check_task_class, task_owner
 from randstruct.tasks.cognitive import FlipFlop, Mante, Romo
 from randstruct.tasks.linear import Cosine, Simple
+from randstruct.tasks.oblique import ComplexSine, Cycling, FlipFlop3, Mante2024, Romo2024
 
 ENTRY_POINTS = "randstruct.tasks"
 NEUROGYM_PREFIX = "neurogym:"
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Cosine, FlipFlop, Mante, Romo, Simple)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Cosine, FlipFlop, Mante, Romo, Simple,  # 2020
+                                                          ComplexSine, Cycling, FlipFlop3, Mante2024, Romo2024)}
 BUILTIN = frozenset(TASKS)
 
 
