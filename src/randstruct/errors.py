@@ -161,3 +161,9 @@ def report(err: Exception, prog: str, context: str = "") -> int:
 def one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return text or type(err).__name__
+
+
+def named_line(err: BaseException, limit: int = 200) -> str:
+    """A foreign exception (from zarr, torch, a worker) as ``Type: its first line`` within ``limit``."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:limit]}" if text else type(err).__name__

@@ -45,6 +45,15 @@ def svd64(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.linalg.svd(m.double(), full_matrices=False)
 
 
+def low_rank(u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    """The best rank-r_i approximation sum_{k < r_i} s_ik u_ik vh_ik of each matrix i from its SVD
+    (``u`` (M, N, K), ``s`` (M, K), ``vh`` (M, K, N), ``ranks`` (M,)); the one truncation every
+    analysis uses. A rank <= 0 gives zeros."""
+    top = max(int(ranks.max()), 0) if ranks.numel() else 0
+    keep = s[:, :top] * (torch.arange(top, device=s.device) < ranks[:, None])
+    return (u[:, :, :top] * keep[:, None, :]) @ vh[:, :top]
+
+
 def sv_stats(s: np.ndarray, ranks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """(||dW - dW_r||_F, explained fraction) at ``ranks`` from descending singular values (..., n)."""
     s2 = np.asarray(s, dtype=np.float64) ** 2

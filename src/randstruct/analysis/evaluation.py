@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 
 from randstruct.analysis.base import DEFAULT_CHUNK_BYTES
-from randstruct.analysis.connectivity import SHUFFLE_CODES, SHUFFLE_VARIANTS, shuffle_w0, svd64
+from randstruct.analysis.connectivity import SHUFFLE_CODES, SHUFFLE_VARIANTS, low_rank, shuffle_w0, svd64
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
@@ -129,9 +129,7 @@ def truncation_plan(ens: Ensemble, ranks: np.ndarray, of: str) -> Plan:
         n_idx = torch.as_tensor(nets[sl], device=ens.device)
         r = torch.as_tensor(rank[sl], device=ens.device)
         top = int(r.max())
-        keep = s[n_idx, :top] * (torch.arange(top, device=ens.device) < r[:, None])
-        low = (u[n_idx, :, :top] * keep[:, None, :]) @ vh[n_idx, :top]
-        return (base[n_idx] + low).to(ens.dtype)
+        return (base[n_idx] + low_rank(u[n_idx, :, :top], s[n_idx, :top], vh[n_idx, :top], r)).to(ens.dtype)
 
     return Plan("trunc_dw" if of == "dw" else "trunc_w", nets, rank, weights)
 

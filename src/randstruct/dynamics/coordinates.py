@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from randstruct.analysis.connectivity import svd64
+from randstruct.analysis.connectivity import low_rank, svd64
 from randstruct.analysis.evaluation import shuffle_plan
 from randstruct.dynamics.jacobians import drive, phi
 from randstruct.engine.batches import make_batch
@@ -73,8 +73,7 @@ def variant_weights(ens: Ensemble, variant: str, ranks: np.ndarray | None = None
     w0 = ens.w0.double()
     u, s, vh = svd64(ens.wrec.double() - w0)
     r = torch.as_tensor(np.asarray(ranks), device=ens.device)
-    keep = s * (torch.arange(s.shape[-1], device=ens.device) < r[:, None])
-    out = w0 + (u * keep[:, None, :]) @ vh
+    out = w0 + low_rank(u, s, vh, r)
     out[r < 0] = float("nan")
     return out
 

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from randstruct.engine.spectra import _lexsort_desc
-from randstruct.dynamics.jacobians import check_nonlinearity, flow, jacobian, q_and_grad
+from randstruct.dynamics.jacobians import flow, jacobian, q_and_grad
+from randstruct.engine.kernels import check_nonlinearity
 from randstruct.dynamics.newton import CHORD, MAX_HALVINGS, polish
 from randstruct.errors import UserInputError
 

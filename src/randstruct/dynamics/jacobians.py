@@ -11,15 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from randstruct.engine.kernels import NONLINEARITIES
-from randstruct.errors import UserInputError
-
-
-def check_nonlinearity(nonlinearity: str) -> None:
-    if nonlinearity not in NONLINEARITIES:
-        raise UserInputError(f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(NONLINEARITIES)}")
-
-
 PHI = {"tanh": torch.tanh, "linear": lambda x: x, "relu": torch.relu,
        "softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x))}  # log(1 + e^x) without overflow
 DPHI = {"tanh": lambda x: 1 - torch.tanh(x) ** 2, "linear": torch.ones_like,

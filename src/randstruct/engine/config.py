@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from randstruct.engine import kernels
 from randstruct.engine.model import PARAMS
 from randstruct.errors import UserInputError
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("mse", "cross_entropy")
+LOSSES = tuple(kernels.LOSSES)
 SV_METHODS = ("auto", "full", "subspace")
 LR_RULES = {
     "over_n": "lr = lr0 / N (the paper's Adam convention; loss curves roughly N-independent)",

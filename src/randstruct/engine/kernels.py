@@ -30,7 +30,14 @@ from dataclasses import dataclass
 
 import torch
 
+from randstruct.errors import UserInputError
+
 NONLINEARITIES = ("tanh", "linear", "relu", "softplus")
+
+
+def check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise UserInputError(f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(NONLINEARITIES)}")
 
 
 @dataclass

@@ -40,16 +40,9 @@ def draw_vectors(n: int, n_in: int, n_out: int, g: float, seed: int,
     return v[:, :n_in].T.copy(), v[:, n_in:] / (n if readout == "small" else np.sqrt(n))
 
 
-def _check_nonlinearity(nonlinearity: str) -> None:
-    if nonlinearity not in kernels.NONLINEARITIES:
-        raise UserInputError(
-            f"unknown nonlinearity {nonlinearity!r}; allowed: {', '.join(kernels.NONLINEARITIES)}"
-        )
-
-
 def check_grid(n: int, g, seeds, nonlinearity: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (g x seed) grid; ``seeds`` is a count or a list. Returns (g values, seeds)."""
-    _check_nonlinearity(nonlinearity)
+    kernels.check_nonlinearity(nonlinearity)
     if isinstance(n, bool) or int(n) != n or n < 2:
         raise UserInputError(f"N must be an integer >= 2, got {n}")
     gs = np.atleast_1d(np.asarray(g, dtype=float))
@@ -99,7 +92,7 @@ class Ensemble:
     mask: torch.Tensor | None = None  # (E, N, N) 0/1 connection mask under sparsity
 
     def __post_init__(self) -> None:
-        _check_nonlinearity(self.nonlinearity)
+        kernels.check_nonlinearity(self.nonlinearity)
         e, n = self.wrec.shape[0], self.wrec.shape[-1]
         expected = {
             "wi": (e, None, n), "wrec": (e, n, n), "wo": (e, n, None),

@@ -21,19 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
+from randstruct.errors import named_line
+from randstruct.store.lock import process_alive
+
 LEASE = ".lease"  # suffix: shards/<k>.lease beside the folder, which must start empty
 BEAT = 2.0
 TTL = 60.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read(path: Path) -> dict | None:
@@ -71,7 +64,7 @@ class ShardLease:
         return True
 
     def _stale(self, held: dict, seen: dict) -> bool:
-        if held.get("host") == self.me["host"] and not _alive(int(held.get("pid", -1))):
+        if held.get("host") == self.me["host"] and not process_alive(int(held.get("pid", -1))):
             return True
         key = json.dumps(held, sort_keys=True)
         first = seen.setdefault(key, time.monotonic())
@@ -116,15 +109,9 @@ class ShardLease:
         self.release()
 
 
-def one_line(err: BaseException) -> str:
-    """An exception as the one line a CLI user sees."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-
-
 def task_failure(what: str, err: BaseException) -> str:
     """The client's message for a shard task that raised on a worker or whose workers kept dying."""
     if type(err).__name__ == "KilledWorker":
         return (f"{what}: every worker that ran it died (out of memory or killed?); finished shards are kept, "
                 f"rerun with --resume")
-    return f"{what} failed on a worker: {one_line(err)}; finished shards are kept, rerun with --resume"
+    return f"{what} failed on a worker: {named_line(err)}; finished shards are kept, rerun with --resume"

@@ -62,7 +62,8 @@ def lock_owner(run_dir: str | Path) -> dict | None:
     return {"unreadable": True}
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (someone else's counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,7 +77,7 @@ def _is_stale(owner: dict) -> bool:
     """True only when the owner provably is gone: same host, its pid no longer exists."""
     pid = owner.get("pid")
     return (owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0
-            and pid != os.getpid() and not _alive(pid))
+            and pid != os.getpid() and not process_alive(pid))
 
 
 def _create(path: Path, purpose: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from randstruct.errors import named_line
 from randstruct.store.errors import DamagedRunError, RunError
 
 RESULTS = "results.zarr"
@@ -148,13 +149,13 @@ def _open_store(path: Path) -> xr.Dataset:
         try:
             ds = xr.open_zarr(path, consolidated=True)
         except Exception as err:  # zarr raises many types for a damaged store
-            raise DamagedRunError(f"{path} cannot be opened ({_reason(err)}); {_remedy(path)}") from None
+            raise DamagedRunError(f"{path} cannot be opened ({named_line(err)}); {_remedy(path)}") from None
         sums = json.loads(ds.attrs.get(CHECKSUMS, "{}"))  # stores written before checksums: unchecked
         for name, var in ds.variables.items():
             try:
                 var.load()
             except Exception as err:
-                raise DamagedRunError(f"{path}: array {name!r} cannot be read ({_reason(err)}); "
+                raise DamagedRunError(f"{path}: array {name!r} cannot be read ({named_line(err)}); "
                                       f"{_remedy(path)}") from None
             if name in sums and checksum(var.values) != sums[name]:
                 raise DamagedRunError(f"{path}: array {name!r} does not match the checksum written with it "
@@ -166,11 +167,6 @@ def _remedy(path: Path) -> str:
     if path.name.startswith(ADDITIONS):
         return f"delete {path} and run 'randstruct analyze' on the run again"
     return "train the run again (the same train command with --overwrite)"
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
 
 
 def _current(final: Path) -> Path | None:

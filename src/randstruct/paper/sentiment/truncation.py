@@ -16,6 +16,7 @@ import torch
 import xarray as xr
 
 from randstruct import store
+from randstruct.analysis.connectivity import low_rank
 from randstruct.errors import UserInputError
 from randstruct.paper.sentiment import data as D
 from randstruct.paper.sentiment.model import BLOCKS, TRUNCATED, SentimentLSTM
@@ -39,11 +40,10 @@ class LowRank:
     """SVD of a matrix, kept in float64, giving its best rank-r approximations."""
 
     def __init__(self, matrix: torch.Tensor) -> None:
-        u, s, vh = torch.linalg.svd(matrix.double(), full_matrices=False)
-        self.us, self.s, self.vh = u * s, s, vh
+        self.u, self.s, self.vh = torch.linalg.svd(matrix.double()[None], full_matrices=False)
 
     def rank(self, r: int) -> torch.Tensor:
-        return self.us[:, :r] @ self.vh[:r]
+        return low_rank(self.u, self.s, self.vh, torch.tensor([r]))[0]
 
 
 def model_from_results(ds: xr.Dataset, stage: str = "final", device: str = "cpu") -> SentimentLSTM:
