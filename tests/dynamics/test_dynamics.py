@@ -167,3 +167,19 @@ def test_trained_flipflop_has_four_stable_memory_states(flipflop):
     assert stable.sum() == 4
     dist = np.abs(z[:, None] - memories[None]).max(-1)
     assert (dist.min(0) < 0.05).all() and (dist.min(1) < 0.05).all()
+
+
+def test_trajectories_are_the_euler_states_from_x0():
+    """The states the search starts from come from the training kernels' forward pass; here an
+    independent Euler loop (SPEC 1.1) gives the same x[0..K]."""
+    from randstruct.dynamics.coordinates import trajectories
+
+    ens = Ensemble.init(20, [0.9, 1.5], 2, 2, 2, dtype=torch.float64)
+    ens = ens.replace(x0=torch.randn(4, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    u = torch.randn(4, 30, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = ens.x0[:, None, :].expand(4, 3, 20).clone()
+    ref = [x]
+    for t in range(30):
+        x = 0.5 * x + 0.5 * (torch.tanh(x) @ ens.wrec.transpose(1, 2) + u[:, t] @ ens.wi + ens.b[:, None])
+        ref.append(x)
+    torch.testing.assert_close(trajectories(ens, u, 0.5), torch.stack(ref, 2), rtol=1e-12, atol=1e-12)

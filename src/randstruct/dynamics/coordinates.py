@@ -15,7 +15,8 @@ import torch
 
 from randstruct.analysis.connectivity import low_rank, svd64
 from randstruct.analysis.evaluation import shuffle_plan
-from randstruct.dynamics.jacobians import drive, phi
+from randstruct.dynamics.jacobians import phi
+from randstruct.engine import kernels
 from randstruct.engine.batches import make_batch
 from randstruct.engine.model import Ensemble
 from randstruct.engine.seeding import member_rng
@@ -28,17 +29,13 @@ VARIANTS = ("w", "trunc", "shuffle")
 def trajectories(ens: Ensemble, inputs: torch.Tensor, dt: float) -> torch.Tensor:
     """States x[0..K] (E, B, K+1, N) of the Euler dynamics (SPEC 1.1) on ``inputs`` (E, K, B, N_in).
 
-    The training kernels keep rates, not states; the search needs states (tanh^-1 of a rate
-    rounded to 1 is infinite), so this loop integrates them again.
+    The search needs states, not rates (tanh^-1 of a rate rounded to 1 is infinite): the training
+    kernels' forward pass keeps them when asked to read the output from the state.
     """
     e, k, b, _ = inputs.shape
-    x = ens.x0[:, None, :].expand(e, b, ens.n).clone()
-    out = [x]
-    wt = ens.wrec.transpose(1, 2)
-    for t in range(k):
-        x = (1 - dt) * x + dt * torch.baddbmm(drive(ens.wi, ens.b, inputs[:, t]), phi(x, ens.nonlinearity), wt)
-        out.append(x)
-    return torch.stack(out, 2)
+    trace = kernels.forward(inputs, ens.wi, ens.w, ens.wo, ens.b, ens.x0, dt, ens.nonlinearity, readout_from="state")
+    x0 = ens.x0[:, None, None, :].expand(e, 1, b, ens.n)
+    return torch.cat([x0, trace.states], 1).transpose(1, 2)
 
 
 def initial_states(ens: Ensemble, task: Task, inits: int, seed: int, trials: int = 32):
