@@ -235,3 +235,14 @@ def test_sharded_neurogym_training_is_bitwise_the_one_process_run(cluster, tmp_p
     with DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
         run = rs.execute(spec, tmp_path / "sharded", progress=False, executor=executor)
     assert_same_store(ref.path, run.path)
+
+
+def test_a_sharded_run_the_trainer_would_refuse_leaves_no_folder(cluster, tmp_path):
+    """The pre-write checks of a run in one process hold for a sharded one too (issue 28 item 3)."""
+    spec = rs.RunSpec(task="flipflop", n=8, g=(0.5,), seeds=2,
+                      train=rs.TrainConfig(epochs=2, batch_size=2, loss="cross_entropy"))
+    out = tmp_path / "refused"
+    with DaskExecutor(client=cluster, shard_size=1, log=lambda s: None) as executor:
+        with pytest.raises(ValueError, match="cross_entropy"):
+            rs.execute(spec, out, progress=False, executor=executor)
+    assert not out.exists()
