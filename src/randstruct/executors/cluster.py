@@ -27,7 +27,7 @@ from randstruct.executors.progress import ClusterBar
 from randstruct.executors.scheduler import Cluster, open_cluster, parse_scheduler
 from randstruct.executors.shards import Shard, check_shard_size, cut, default_shard_size, read_layout, write_layout
 from randstruct.executors.worker import AnalysisJob, ShardJob, analyze_shard, train_shard
-from randstruct.runs import Run, TrainJob, check_memory, check_trainable, load, prepare_run
+from randstruct.runs import Run, TrainJob, check_trainable, load, prepare_run
 
 
 def check_options(scheduler, client, shard_size, checkpoint_every) -> None:
@@ -120,9 +120,8 @@ def train_runs(cluster: Cluster, jobs: list[TrainJob], shard_size: int | None = 
     """
     client = cluster.client
     start = time.perf_counter()
-    for job in jobs:  # what the trainer would refuse, refused before any folder is written
-        check_memory(job.spec)
-        check_trainable(job.spec)
+    for job in jobs:  # what the trainer would refuse, refused before any folder is written (checked on
+        check_trainable(dataclasses.replace(job.spec, device="cpu"))  # this CPU: the workers' devices may be elsewhere
     with ExitStack() as locks:
         jobs = [dataclasses.replace(job, out=Path(job.out).absolute()) for job in jobs]
         for job in jobs:
