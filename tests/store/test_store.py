@@ -100,8 +100,8 @@ def test_a_stored_run_is_the_same_run_on_another_device(tmp_path):
     assert not _same_spec(tmp_path / "r", dataclasses.replace(spec, g=(0.0, 1.2)))
 
 
-def test_resumed_run_counts_the_wall_time_before_the_interruption(tmp_path, monkeypatch):
-    spec = _spec()
+def _interrupt_after_epoch_4(spec, out, monkeypatch):
+    """Train ``spec`` into ``out`` until the checkpoint of epoch 4, then stop as Ctrl-C would."""
     real_save = store.save_checkpoint
 
     def save_then_die(run_dir, state):
@@ -111,10 +111,15 @@ def test_resumed_run_counts_the_wall_time_before_the_interruption(tmp_path, monk
 
     monkeypatch.setattr(store, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        execute(spec, tmp_path / "r", progress=False, checkpoint_every=2)
+        execute(spec, out, progress=False, checkpoint_every=2)
+    monkeypatch.setattr(store, "save_checkpoint", real_save)
+
+
+def test_resumed_run_counts_the_wall_time_before_the_interruption(tmp_path, monkeypatch):
+    spec = _spec()
+    _interrupt_after_epoch_4(spec, tmp_path / "r", monkeypatch)
     before = store.load_checkpoint(tmp_path / "r")["record"]["wall_time"]
     assert before > 0  # the first part's time is in the checkpoint
-    monkeypatch.setattr(store, "save_checkpoint", real_save)
     run = execute(spec, tmp_path / "r", resume=True, progress=False, checkpoint_every=2)
     assert run.data.attrs["train_wall_time_s"] > before
 
@@ -124,17 +129,7 @@ def test_a_run_interrupted_on_one_device_resumes_on_another(tmp_path, monkeypatc
     rewritten to say so) does not stop a resume on the CPU, and the result is the uninterrupted one."""
     spec = _spec()
     ref = execute(spec, tmp_path / "ref", progress=False)
-    real_save = store.save_checkpoint
-
-    def save_then_die(run_dir, state):
-        real_save(run_dir, state)
-        if state["epoch"] >= 4:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(store, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        execute(spec, tmp_path / "r", progress=False, checkpoint_every=2)
-    monkeypatch.setattr(store, "save_checkpoint", real_save)
+    _interrupt_after_epoch_4(spec, tmp_path / "r", monkeypatch)
     config = json.loads((tmp_path / "r" / store.CONFIG).read_text())
     config["spec"]["device"] = "cuda:1"
     (tmp_path / "r" / store.CONFIG).write_text(json.dumps(config))
