@@ -14,7 +14,10 @@ from randstruct.plugins import class_reference, entry_point, entry_point_names, 
 
 ENTRY_POINTS = "randstruct.analyses"
 BUILTIN = {"connectivity": "randstruct.analysis.standard:Connectivity",
-           "dynamics": "randstruct.dynamics.plugin:Dynamics"}
+           "dynamics": "randstruct.dynamics.plugin:Dynamics",
+           "alignment": "randstruct.analysis.regimes:Alignment",
+           "regime": "randstruct.analysis.regimes:Regime",
+           "similarity": "randstruct.analysis.similarity:Similarity"}
 DEFAULT = ("connectivity",)  # what `randstruct analyze` computes unless told otherwise
 ANALYSES: dict[str, type[Analysis]] = {}
 

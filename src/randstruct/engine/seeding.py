@@ -15,7 +15,7 @@ import numpy as np
 from randstruct.errors import UserInputError
 
 STREAMS = {"w0": 0, "vectors": 1, "train": 2, "eval": 3, "shuffle": 4, "spectra": 5, "dynamics": 6,
-           "mask": 7, "noise": 8, "sim_noise": 9}
+           "mask": 7, "noise": 8, "sim_noise": 9, "alignment": 10, "similarity": 11}
 
 
 def _g_key(g: float) -> int:
