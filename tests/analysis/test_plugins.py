@@ -177,3 +177,12 @@ def test_the_class_contract_is_checked_in_one_line(registry):
         get_analysis("nope")
     with pytest.raises(ValueError, match="unknown parameter 'bogus' for analysis 'connectivity'"):
         run_analyses("unused", ["connectivity"], {"connectivity": {"bogus": 1}})
+
+
+def test_plot_draws_the_regimes_figure_once_they_are_stored(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    assert main(["plot", str(run), "--out", str(tmp_path / "f.png")]) == 0
+    assert not (tmp_path / "f-regimes.png").exists()  # nothing to draw yet
+    run_analyses(run, ["regime", "similarity"], {"similarity": {"grace": 1.0}}, progress=False)
+    assert main(["plot", str(run), "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f-regimes.png").stat().st_size > 0 and "regimes figure ->" in capsys.readouterr().out

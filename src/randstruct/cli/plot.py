@@ -23,6 +23,7 @@ FORMATS = (".png", ".pdf", ".svg")
 
 def cmd_plot(a: argparse.Namespace) -> int:
     from randstruct.analysis.plots import save_run_figure
+    from randstruct.analysis.regime_plots import has_regimes, save_regime_figure
     from randstruct.runs import load
 
     out = Path(a.out) if a.out else Path(a.run) / "figure.png"
@@ -33,4 +34,8 @@ def cmd_plot(a: argparse.Namespace) -> int:
     run = load(a.run)
     check_writable(out, "--out")
     print(f"figure -> {save_run_figure(run, out, a.smooth)}")
+    if has_regimes(run.data):
+        regimes = out.with_name(out.stem + "-regimes" + out.suffix)
+        save_regime_figure(run, regimes)
+        print(f"regimes figure -> {regimes}")
     return 0
