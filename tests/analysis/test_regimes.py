@@ -67,7 +67,7 @@ def test_alignment_matches_numpy(analysed):
         xc = x - x.mean(0)
         ev = np.sort(np.linalg.eigvalsh(xc.T @ xc))[::-1]
         assert net.align_dim_x90.item() == np.argmax(np.cumsum(ev) / ev.sum() >= 0.9) + 1
-        assert net.align_norm_rates.item() == pytest.approx(np.sqrt((x ** 2).sum(1).mean()), rel=1e-9)
+        assert net.align_norm_activity.item() == pytest.approx(np.sqrt((x ** 2).sum(1).mean()), rel=1e-9)
         # D_fit,90 from least squares on the leading components
         v = np.linalg.svd(xc, full_matrices=False)[2]
         zs = after_grace(z, task.dt)[0]
@@ -156,3 +156,44 @@ def test_missing_data_and_bad_parameters_say_so_in_one_line(run_dir, tmp_path, c
     assert main(["analyze", str(path), "--analysis", "alignment", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def forward_state(wi, w, wo, b, x0, u, dt, kick=None):
+    """As ``forward`` for a network whose output reads the state: states x[1..K] and z = Wout^T x."""
+    x = np.broadcast_to(x0, (u.shape[0], len(x0))).copy()
+    states = []
+    for k in range(u.shape[1]):
+        x = (1 - dt) * x + dt * (np.tanh(x) @ w.T + u[:, k] @ wi + b)
+        if kick is not None and k == kick[0]:
+            x = x + kick[1]
+        states.append(x)
+    s = np.stack(states, 1)
+    return s, s @ wo
+
+
+def test_a_state_readout_is_measured_on_the_state_and_late_pulse_responses(tmp_path):
+    """readout_from = state (Schuessler et al. 2024): rho, the norm and the components are those of
+    x, not of phi(x); a pulse_delay measures the output only from that time after the pulse."""
+    path = tmp_path / "run"
+    assert main(["train", "--task", "flipflop", "--N", "10", "--g", "0.9", "--seeds", "1", "--epochs", "20",
+                 "--batch", "8", "--dtype", "float64", "--readout-from", "state", "--readout", "large",
+                 "--no-progress", "--out", str(path)]) == 0
+    assert main(["analyze", str(path), "--analysis", "alignment", "--param", "alignment.eval_trials=4",
+                 "--param", "alignment.pulse_trials=2", "--param", "alignment.pulse_delay=3",
+                 "--param", "alignment.pulse_size=2", "--no-progress"]) == 0
+    run = load(path)
+    ds, task = run.data, run.task()
+    net = ds.isel(net=0)
+    batch = eval_batch(task, int(net.seed), float(net.g), 4)
+    args = (net.wi.values, net.w.values, net.wo.values, net.b.values, net.x0.values)
+    s, z = forward_state(*args, batch.inputs, task.dt)
+    x, skip = after_grace(s, task.dt)
+    assert net.align_rho.item() == pytest.approx(np_gen_corr(net.wo.values.T, x), rel=1e-9)
+    assert net.align_norm_activity.item() == pytest.approx(np.sqrt((x ** 2).sum(1).mean()), rel=1e-9)
+    late = skip + int(np.floor(3 / task.dt + 1e-9))
+    base = forward_state(*args, batch.inputs[:2], task.dt)[1]
+    resp = []
+    for c in net.wo.values.T:
+        pert = forward_state(*args, batch.inputs[:2], task.dt, kick=(skip, 2 * c / np.linalg.norm(c)))[1]
+        resp.append(np.sqrt(((pert - base)[:, late:] ** 2).mean()) / 2)
+    assert net.align_pulse_readout.item() == pytest.approx(np.mean(resp), rel=1e-7)

@@ -1,5 +1,6 @@
-"""The activity the regime analyses measure: rates phi(x) of the members on evaluation trials,
-after an initial transient, as float64 (E, S, N) sample matrices (docs/regimes.md)."""
+"""The activity the regime analyses measure: what the output reads (the rates phi(x), or the
+state x with ``readout_from = "state"``) of the members on evaluation trials, after an initial
+transient, as float64 (E, S, N) sample matrices (docs/regimes.md)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from randstruct.errors import UserInputError
 from randstruct.tasks import Batch
 
 
+WHAT = "what the output reads, rates phi(x[1..K]) or states x[1..K] (readout_from), after the grace time"
+
+
 @dataclass
 class Activity:
-    """Samples (trial x step after the grace time) of each member: rates x (E, S, N), outputs z
+    """Samples (trial x step after the grace time) of each member: the activity the output reads x
+    (E, S, N), outputs z
     (E, S, n_out), targets y and mask m (E, S, n_out); ``skip`` steps were dropped per trial."""
 
     x: torch.Tensor
@@ -47,12 +52,13 @@ def shared_batches(ens, batch: Batch) -> list[Batch]:
 
 
 def simulate(ens, task, batches: list[Batch], grace: float, noise: bool) -> Activity:
-    """Rates and outputs of member e on ``batches[e]`` (noiseless unless ``noise``: then with the
+    """Activity and outputs of member e on ``batches[e]`` (noiseless unless ``noise``: then with the
     networks' training noise, one draw per member, ``member_rng(seed, g, 'sim_noise', 0)``)."""
     skip = grace_steps(task, grace)
     inputs = np.stack([b.inputs for b in batches])
     seed = 0 if noise and ens.options.noisy else None
-    z, r = ens.simulate(inputs, task.dt, return_rates=True, noise_seed=seed)
+    state = ens.options.readout_from == "state"
+    z, r = ens.simulate(inputs, task.dt, return_rates=not state, return_states=state, noise_seed=seed)
 
     def samples(a) -> torch.Tensor:
         a = torch.as_tensor(a)[:, :, skip:].to(torch.float64).cpu()

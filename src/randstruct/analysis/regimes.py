@@ -31,7 +31,9 @@ class AlignmentParams:
     """``eval_trials`` of each member's fixed evaluation set; ``grace``: the initial transient
     (units of tau) left out; ``eval_noise``: with the training noise; pulses of norm
     ``pulse_size`` on the state, after the grace time, along the readout, the ``n_pcs`` leading
-    components and ``n_random`` random directions, on the first ``pulse_trials`` trials."""
+    components and ``n_random`` random directions, on the first ``pulse_trials`` trials, the output's
+    response measured from ``pulse_delay`` (tau) after the pulse to the trial's end (0: at once;
+    later, only what the dynamics keep of the pulse)."""
 
     eval_trials: int = 64
     grace: float = 10.0
@@ -40,6 +42,7 @@ class AlignmentParams:
     n_pcs: int = 3
     n_random: int = 10
     pulse_trials: int = 16
+    pulse_delay: float = 0.0
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -47,6 +50,8 @@ class AlignmentParams:
             check_count(getattr(self, name), name)
         if not (np.isfinite(self.pulse_size) and self.pulse_size > 0):
             raise UserInputError(f"pulse_size must be > 0, got {self.pulse_size}")
+        if not (np.isfinite(self.pulse_delay) and self.pulse_delay >= 0):
+            raise UserInputError(f"pulse_delay must be a time >= 0 (units of tau), got {self.pulse_delay}")
 
 
 class Alignment(Analysis):
@@ -57,18 +62,18 @@ class Alignment(Analysis):
     Params = AlignmentParams
     variables = {
         "align_rho": "generalized correlation ||W_out^T X^T||_F / sqrt(||W_out^T W_out||_F ||X^T X||_F) of the "
-                     "readout and the rates X (samples x units, after the grace time), every row of both centered "
+                     "readout and the activity X (samples x units, after the grace time), every row of both centered "
                      "over the units (Schuessler et al. 2024)",
         "align_norm_wo": "||W_out||_F",
-        "align_norm_rates": "root mean square over samples of |phi(x)|, after the grace time",
-        "align_dim_x90": "D_x,90: number of principal components for 90 % of the rates' variance",
+        "align_norm_activity": "root mean square over samples of |X|, after the grace time",
+        "align_dim_x90": "D_x,90: number of principal components for 90 % of the activity's variance",
         "align_dim_fit90": "D_fit,90: fewest leading principal components from which a least-squares fit "
                            "(with intercept, in sample) reproduces the outputs with R^2 >= 0.9; -1 if none",
-        "align_var_explained": "cumulative fraction of the rates' variance in the leading pc components",
+        "align_var_explained": "cumulative fraction of the activity's variance in the leading pc components",
         "align_fit_r2": "R^2 of the outputs fitted from the leading pc components",
-        "align_pulse_readout": "RMS change of the output after a state pulse of size pulse_size along a readout "
-                               "column (mean over columns), per unit pulse size, noiseless",
-        "align_pulse_pc": "as align_pulse_readout, along the leading principal components of the rates",
+        "align_pulse_readout": "RMS change of the output from pulse_delay after a state pulse of size pulse_size "
+                               "along a readout column (mean over columns), per unit pulse size, noiseless",
+        "align_pulse_pc": "as align_pulse_readout, along the leading principal components of the activity",
         "align_pulse_random": "as align_pulse_readout, mean over n_random random unit directions "
                               "(member_rng(seed, g, 'alignment', 1))",
     }
@@ -76,7 +81,7 @@ class Alignment(Analysis):
     def identity(self, params, task, data) -> dict:
         return {**super().identity(params, task, data),
                 "trials": "each member's fixed evaluation set, member_rng(seed, g, 'eval')",
-                "activity": "rates phi(x[1..K]) after the grace time"}
+                "activity": activity.WHAT}
 
     def compute(self, ens, task, data, params: AlignmentParams) -> xr.Dataset:
         batches = activity.member_batches(ens, task, params.eval_trials)
@@ -90,7 +95,7 @@ class Alignment(Analysis):
         return xr.Dataset({
             "align_rho": ("net", measures.gen_corr(wo.transpose(1, 2), x).numpy()),
             "align_norm_wo": ("net", torch.linalg.matrix_norm(wo).numpy()),
-            "align_norm_rates": ("net", x.pow(2).sum(-1).mean(-1).sqrt().numpy()),
+            "align_norm_activity": ("net", x.pow(2).sum(-1).mean(-1).sqrt().numpy()),
             "align_dim_x90": ("net", measures.first_reaching(var, LEVEL).numpy()),
             "align_dim_fit90": ("net", measures.first_reaching(r2, LEVEL).numpy()),
             "align_var_explained": (("net", "pc"), var.numpy()),
@@ -110,6 +115,10 @@ class Alignment(Analysis):
         dirs = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-300)
         n_dir = dirs.shape[1]
         skip = activity.grace_steps(task, params.grace)
+        late = skip + int(np.floor(params.pulse_delay / task.dt + 1e-9))
+        if late >= task.n_steps:
+            raise UserInputError(f"grace {params.grace:g} + pulse_delay {params.pulse_delay:g} leave no step of task "
+                                 f"{task.name!r} (duration {task.n_steps * task.dt:g}); pass smaller ones")
         idx = np.repeat(np.arange(e), n_dir)
         many = ens.select(idx)
         # the pulse enters as one extra input channel of weight d, on for one step: x gains size * d
@@ -119,7 +128,7 @@ class Alignment(Analysis):
         pulse = np.zeros(u.shape[:-1] + (1,), u.dtype)
         pulse[:, :, skip] = params.pulse_size / task.dt
         z = torch.as_tensor(many.simulate(np.concatenate([u, pulse], -1), task.dt)).double().cpu()
-        z = z.reshape(e, n_dir, *z.shape[1:])[:, :, :, skip:]
+        z = z.reshape(e, n_dir, *z.shape[1:])[:, :, :, late:]
         rms = (z[:, 1:] - z[:, :1]).pow(2).mean((2, 3, 4)).sqrt() / params.pulse_size
         k = wo.shape[-1]
         pc = torch.full((e, params.n_pcs), float("nan"), dtype=torch.float64)
@@ -152,9 +161,9 @@ class Regime(Analysis):
         "regime_rel_dwi": "||W_in - W_in0||_F / ||W_in0||_F",
         "regime_rel_dwo": "||W_out - W_out0||_F / ||W_out0||_F",
         "regime_dw_pr_rank": "participation ratio (sum s^2)^2 / sum s^4 of the singular values of W - W0",
-        "regime_cka_init": "linear CKA of the initial and the final network's rates on the same trials (after the "
+        "regime_cka_init": "linear CKA of the initial and the final network's activity on the same trials (after the "
                            "grace time): 1 = the representation did not change (lazy)",
-        "regime_kta": "alignment of the final rates' kernel with the targets: linear CKA of the rates and the "
+        "regime_kta": "alignment of the final activity's kernel with the targets: linear CKA of the activity and the "
                       "masked targets on the same samples",
         "regime_kta_init": "as regime_kta for the initial network",
     }
@@ -162,7 +171,7 @@ class Regime(Analysis):
     def identity(self, params, task, data) -> dict:
         return {**super().identity(params, task, data),
                 "trials": "each member's fixed evaluation set, member_rng(seed, g, 'eval')",
-                "initial": "W0, W_in0, W_out0 with the final bias and initial state"}
+                "initial": "W0, W_in0, W_out0 with the final bias and initial state", "activity": activity.WHAT}
 
     def compute(self, ens, task, data, params: RegimeParams) -> xr.Dataset:
         batches = activity.member_batches(ens, task, params.eval_trials)

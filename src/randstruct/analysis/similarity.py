@@ -45,9 +45,9 @@ class Similarity(Analysis):
     Params = SimilarityParams
     shardable = False  # pairwise over all members
     variables = {
-        "sim_cka": "linear CKA of the two members' rates on the same trials (after the grace time)",
+        "sim_cka": "linear CKA of the two members' activity (what the output reads) on the same trials (after the grace time)",
         "sim_procrustes": "Procrustes angle arccos(||X^T Y||_* / (||X||_F ||Y||_F)) of the two members' "
-                          "sample-centered rates (radians; 0 = the same up to a rotation of the units)",
+                          "sample-centered activity (radians; 0 = the same up to a rotation of the units)",
         "sim_angle_left": "principal angles (radians, ascending) between the spans of the top k left singular "
                           "vectors of the two members' dW",
         "sim_angle_right": "as sim_angle_left for the right singular vectors",
@@ -59,7 +59,8 @@ class Similarity(Analysis):
 
     def identity(self, params, task, data) -> dict:
         return {**super().identity(params, task, data),
-                "shared_trials": "one set for every member, member_rng(trials_seed, 0, 'similarity')"}
+                "shared_trials": "one set for every member, member_rng(trials_seed, 0, 'similarity')",
+                "activity": activity.WHAT}
 
     def compute(self, ens, task, data, params: SimilarityParams) -> xr.Dataset:
         batch = task.sample(int(params.trials) if task.stochastic else 1,

@@ -120,11 +120,13 @@ READOUTS_FROM = ("rates", "state")
 
 
 def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trace: bool = True,
-            workspace: Workspace | None = None, x0_noise=None, rec_noise=None, readout_from: str = "rates"):
+            workspace: Workspace | None = None, x0_noise=None, rec_noise=None, readout_from: str = "rates",
+            keep_states: bool = False):
     """Simulate on ``inputs`` (E, K, B, n_in); the outputs read phi(x) or (``readout_from="state"``) x.
 
-    With ``keep_trace`` returns a :class:`Trace` (for training); otherwise only the outputs
-    (E, K, B, n_out), holding two steps in memory (for evaluating large ensembles).
+    With ``keep_trace`` returns a :class:`Trace` (for training; its states x[1..K] kept when the
+    output reads them or ``keep_states`` asks); otherwise only the outputs (E, K, B, n_out),
+    holding two steps in memory (for evaluating large ensembles).
     ``x0_noise`` (E, 1, B, N) is added to the initial state of every trial and ``rec_noise``
     (E, K, B, N) step k to x[k+1], both already scaled.
     """
@@ -137,10 +139,11 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
     aug[..., n + n_in] = 1
     aug[..., n + n_in + 1:] = 0
     from_state = readout_from == "state"
+    keep_states = keep_trace and (from_state or keep_states)
     if keep_trace:
         aug[:, :n_steps, :, n:n + n_in] = inputs
         aug[:, n_steps, :, n:n + n_in] = 0
-        states = _empty(workspace, "states", (n_net, n_steps, batch, n), inputs) if from_state else None
+        states = _empty(workspace, "states", (n_net, n_steps, batch, n), inputs) if keep_states else None
     else:
         outputs = inputs.new_empty((n_net, n_steps, batch, wo.shape[-1]))
     x = x0[:, None, :].repeat(1, batch, 1)  # updated in place: never a view of x0 (batch 1)
@@ -155,7 +158,7 @@ def forward(inputs, wi, wrec, wo, b, x0, dt: float, nonlinearity: str, keep_trac
             x.baddbmm_(rows[(k - 1) % held], m, beta=1.0 - dt)
             if rec_noise is not None:
                 x.add_(rec_noise[:, k - 1])
-            if keep_trace and from_state:
+            if keep_states:
                 states[:, k - 1].copy_(x)
         _phi(x, nonlinearity, rate)
         if not keep_trace:

@@ -249,24 +249,32 @@ class Ensemble:
         return self.replace(**picked, **fixed, w0=self.w0.index_select(0, ti), g=self.g[idx], seed=self.seed[idx])
 
     # ---------------------------------------------------------------- simulation
-    def simulate(self, inputs, dt: float, return_rates: bool = False, noise_seed: int | None = None):
+    def simulate(self, inputs, dt: float, return_rates: bool = False, noise_seed: int | None = None,
+                 return_states: bool = False):
         """Run every member on ``inputs``; batch-first in, batch-first out.
 
         ``inputs`` is (B, K, N_in), shared by all members, or (E, B, K, N_in). Returns outputs
-        (E, B, K, N_out) and, with ``return_rates``, the rates phi(x[1..K]) (E, B, K, N); the
-        outputs read the rates or the states as the options say.
+        (E, B, K, N_out), then with ``return_rates`` the rates phi(x[1..K]) (E, B, K, N) and with
+        ``return_states`` the states x[1..K]; the outputs read the rates or the states as the
+        options say.
         Without ``noise_seed`` the networks run without noise; with it, with the noise of their
         options, drawn from ``member_rng(seed, g, "sim_noise", noise_seed)``.
         """
         dt = check_dt(dt)
         u, noise = self._noisy(self._inputs(inputs), dt, noise_seed)
+        trace = return_rates or return_states
         with torch.no_grad():
             res = kernels.forward(u, self.wi, self.w, self.wo, self.b, self.x0, dt, self.nonlinearity,
-                                  keep_trace=return_rates, readout_from=self.options.readout_from, **noise)
+                                  keep_trace=trace, readout_from=self.options.readout_from,
+                                  keep_states=return_states, **noise)
+        if not trace:
+            return from_kernel_layout(res)
+        out = [from_kernel_layout(res.outputs)]
         if return_rates:
-            rates = res.aug[:, 1:, :, :self.n]
-            return from_kernel_layout(res.outputs), from_kernel_layout(rates)
-        return from_kernel_layout(res)
+            out.append(from_kernel_layout(res.aug[:, 1:, :, :self.n]))
+        if return_states:
+            out.append(from_kernel_layout(res.states))
+        return tuple(out)
 
     def _noisy(self, u: torch.Tensor, dt: float, noise_seed: int | None) -> tuple[torch.Tensor, dict]:
         """The inputs with input noise and the other noise as kernel arguments (none without a seed)."""
