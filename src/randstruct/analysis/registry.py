@@ -17,7 +17,8 @@ BUILTIN = {"connectivity": "randstruct.analysis.standard:Connectivity",
            "dynamics": "randstruct.dynamics.plugin:Dynamics",
            "alignment": "randstruct.analysis.regimes:Alignment",
            "regime": "randstruct.analysis.regimes:Regime",
-           "similarity": "randstruct.analysis.similarity:Similarity"}
+           "similarity": "randstruct.analysis.similarity:Similarity",
+           "noise": "randstruct.analysis.noise:Noise"}
 DEFAULT = ("connectivity",)  # what `randstruct analyze` computes unless told otherwise
 ANALYSES: dict[str, type[Analysis]] = {}
 
