@@ -247,3 +247,24 @@ def test_a_sharded_run_the_trainer_would_refuse_leaves_no_folder(cluster, tmp_pa
             rs.execute(spec, out, progress=False, executor=executor)
     assert not out.exists()
 
+
+def test_sharded_alignment_and_regime_equal_the_in_process_analysis(cluster, tmp_path):
+    """The issue-24 plug-ins per shard on the workers, merged: the same values as in one process."""
+    from randstruct.analysis import run_analyses
+
+    spec = rs.RunSpec(task="flipflop", n=12, g=(0.7,), seeds=3, train=rs.TrainConfig(epochs=8, batch_size=4))
+    one = in_process(spec, tmp_path / "one")
+    two = in_process(spec, tmp_path / "two")
+    names, params = ["alignment", "regime"], {"alignment": {"grace": 2.0}}
+    run_analyses(one, names, params, progress=False)
+    before = len(cluster.get_events("worker-get-client"))
+    with DaskExecutor(client=cluster, shard_size=1, log=lambda s: None) as executor:
+        run_analyses(two, names, params, progress=False, executor=executor)
+    # a shard task that computes through the cluster (dask inside a task opens a worker client) can
+    # wait for a worker slot held by a task that waits for it: it once hung here forever
+    assert len(cluster.get_events("worker-get-client")) == before, "a shard task sent work to the cluster"
+    a, b = rs.load(one.path).data, rs.load(two.path).data
+    added = [v for v in a.data_vars if v.startswith(("align_", "regime_"))]
+    assert added
+    for name in added:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)

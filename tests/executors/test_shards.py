@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,39 @@ def test_a_live_holder_in_this_host_is_waited_for(tmp_path):
     with ShardLease(tmp_path / "0", "second", ttl=30, poll=0.05) as second:
         assert second.taken_over is None
     assert time.monotonic() - start >= 0.35
+
+
+def test_an_analysis_of_a_shard_does_not_wait_for_another_analysis_of_that_shard(tmp_path, monkeypatch):
+    """While one analysis of a shard is being computed, another analysis of the same shard runs at
+    once: on a cluster a task waiting for a lease holds a worker slot (the issue-24 hang)."""
+    from randstruct.analysis.apply import requests
+    from randstruct.executors import worker
+
+    spec = rs.RunSpec(task="flipflop", n=6, g=(0.5,), seeds=2, train=rs.TrainConfig(epochs=2, batch_size=2))
+    run = rs.execute(spec, tmp_path / "run", progress=False)
+    shard = cut(2, 1)[0]
+    inside, leave, compute = threading.Event(), threading.Event(), worker.compute
+
+    def slow_alignment(part, request, device):
+        if request[0].name == "alignment":
+            inside.set()
+            leave.wait()
+        return compute(part, request, device)
+
+    monkeypatch.setattr(worker, "compute", slow_alignment)
+    jobs = {r[0].name: worker.AnalysisJob(str(run.path), shard, r, 1, "cpu")
+            for r in requests(["alignment", "regime"], {"alignment": {"grace": 2.0, "eval_trials": 2},
+                                                         "regime": {"grace": 2.0, "eval_trials": 2}})}
+    got = {}
+    threads = {name: threading.Thread(target=lambda name=name: got.setdefault(name, worker.analyze_shard(jobs[name])),
+                                      daemon=True) for name in jobs}
+    threads["alignment"].start()
+    try:
+        assert inside.wait(60)
+        threads["regime"].start()
+        threads["regime"].join(30)
+        assert not threads["regime"].is_alive(), "the regime analysis waited for the alignment analysis"
+    finally:
+        leave.set()
+    threads["alignment"].join(60)
+    assert sorted(Path(got[name]["path"]).name for name in jobs) == ["analysis-alignment", "analysis-regime"]

@@ -58,7 +58,6 @@ class Alignment(Analysis):
     """Aligned or oblique: how much of the activity's variance the output reads."""
 
     name = "alignment"
-    shardable = False  # per shard it hung once in the test sequence (cause open): computed in the client
     Params = AlignmentParams
     variables = {
         "align_rho": "generalized correlation ||W_out^T X^T||_F / sqrt(||W_out^T W_out||_F ||X^T X||_F) of the "
@@ -154,7 +153,6 @@ class Regime(Analysis):
     """Rich or lazy: how far learning moved the weights and the representation."""
 
     name = "regime"
-    shardable = False  # as alignment: until sharding it is shown not to hang
     Params = RegimeParams
     variables = {
         "regime_rel_dw": "||W - W0||_F / ||W0||_F (NaN where W0 = 0)",

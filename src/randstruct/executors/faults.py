@@ -8,7 +8,8 @@ it (a worker cannot interrupt a running task). So each shard folder has its own 
 that finds the lease held waits; it takes the lease over when the holder is a dead process on its
 own host, or when the heartbeat has not moved for ``TTL`` s as seen by the waiter's own clock (no
 clock comparison across hosts). Training is deterministic, so the waiter then resumes from the
-holder's last checkpoint or reuses its finished results.
+holder's last checkpoint or reuses its finished results. An analysis of a shard leases its own
+folder, ``shards/<k>/analysis-<name>.lease``: different analyses of a shard never wait for each other.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def _starts(folder: Path) -> list[dict]:
 
 def shard_info(folder: Path) -> dict:
     """Index, members, host, device, restarts and training wall time of a finished shard."""
-    with xr.open_zarr(folder / store.RESULTS, consolidated=True) as ds:
+    with xr.open_zarr(folder / store.RESULTS, consolidated=True, chunks=None) as ds:
         attrs = dict(ds.attrs)
     return {**json.loads(attrs["shard"]), "wall_time_s": float(attrs["train_wall_time_s"])}
 
@@ -116,15 +116,15 @@ def analyze_shard(job: AnalysisJob) -> dict:
     torch.set_num_threads(job.threads)
     run_dir = Path(job.run_dir)
     _visible(run_dir)
-    folder = job.shard.path(run_dir)
     cls, params = job.request
-    with ShardLease(folder, f"analyze shard {job.shard.index}"):
+    path = job.shard.path(run_dir) / f"{ANALYSIS}-{cls.name}"
+    # a lease per analysis folder: different analyses of a shard never wait for each other
+    with ShardLease(path, f"analyze shard {job.shard.index} ({cls.name})"):
         run = load(run_dir)
         part = Run(run.path, run.config, run.data.isel(net=slice(job.shard.lo, job.shard.hi)))
         key = stored_key(part, job.request)
-        path = folder / f"{ANALYSIS}-{cls.name}"
         if store.is_complete(path):
-            with xr.open_zarr(path / store.RESULTS, consolidated=True) as old:
+            with xr.open_zarr(path / store.RESULTS, consolidated=True, chunks=None) as old:
                 if old.attrs.get("request") == key:
                     return {"path": str(path), **json.loads(old.attrs["where"])}
         start = time.perf_counter()

@@ -147,7 +147,9 @@ def _open_store(path: Path) -> xr.Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = xr.open_zarr(path, consolidated=True)
+            # chunks=None: read by zarr, not through dask. Inside a Dask task dask would send the reads to the
+            # cluster (a worker client) and wait there, which can deadlock a shard task (issue 24)
+            ds = xr.open_zarr(path, consolidated=True, chunks=None)
         except Exception as err:  # zarr raises many types for a damaged store
             raise DamagedRunError(f"{path} cannot be opened ({named_line(err)}); {_remedy(path)}") from None
         sums = json.loads(ds.attrs.get(CHECKSUMS, "{}"))  # stores written before checksums: unchecked
