@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from randstruct.cli.common import add_cluster_options, executor_from_args, print_thread_hint
+from randstruct.errors import UserInputError
 
 
 def register(sub) -> None:
@@ -22,8 +23,13 @@ def register(sub) -> None:
     rp = sub.add_parser("reproduce", help="train, analyse and draw the paper's figures, with a claims report",
                         description="Run (or reuse, or resume) every experiment the figures need, draw them as "
                                     "PNG and PDF under OUT/figures and check the paper's claims in OUT/claims.md "
-                                    "and OUT/claims.json. Exit code 1 if a claim fails.")
-    rp.add_argument("figures", nargs="*", default=["all"], help="fig1 ... figS5, or all (default)")
+                                    "and OUT/claims.json (both papers' claims when both ran into OUT). "
+                                    "Exit code 1 if a claim fails.")
+    rp.add_argument("figures", nargs="*", default=["all"],
+                    help="fig1 ... figS6 (interplay2020), fig3 ... fig6 (oblique2024), or all (default)")
+    rp.add_argument("--paper", default="interplay2020",
+                    help="interplay2020 (Schuessler et al. NeurIPS 2020, the default) or oblique2024 "
+                         "(Schuessler et al. eLife 2024, aligned and oblique dynamics)")
     rp.add_argument("--scale", default="smoke", help="smoke (minutes on a laptop) or paper (exact protocol)")
     rp.add_argument("--out", default="results", help="output folder; default results")
     rp.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -50,12 +56,26 @@ def cmd_experiment(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reproduce(a: argparse.Namespace) -> int:
-    from randstruct.paper.reproduce import reproduce
+PAPERS = ("interplay2020", "oblique2024")
 
-    with executor_from_args(a) as executor:
-        result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst,
-                           glove=a.glove, executor=executor)
+
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    if a.paper not in PAPERS:
+        raise UserInputError(f"unknown paper {a.paper!r}; allowed: {', '.join(PAPERS)}")
+    if a.paper == "oblique2024":
+        from randstruct.paper.oblique2024.reproduce import resolve, reproduce
+
+        if a.sst or a.glove:
+            raise UserInputError("--sst and --glove belong to the interplay2020 paper's Figs 5/S6, not to oblique2024")
+        resolve(a.figures)  # unknown figure names before a cluster starts
+        with executor_from_args(a) as executor:
+            result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, executor=executor)
+    else:
+        from randstruct.paper.reproduce import reproduce
+
+        with executor_from_args(a) as executor:
+            result = reproduce(a.figures, a.scale, a.out, a.device, progress=not a.no_progress, sst=a.sst,
+                               glove=a.glove, executor=executor)
     if a.scheduler is None:
         print_thread_hint(a.device)
     failed = [c for c in result["claims"] if not c.passed]

@@ -159,18 +159,23 @@ def plan_experiment(name: str, scale: str, out: str | Path, device: str = "cpu",
                     log: Callable[[str], None] = print) -> tuple[dict[str, Run], list[tuple[str, RunSpec, Path, bool]]]:
     """The completed runs of an experiment under ``out/name`` (reused) and the others as
     (label, spec, path, resume) still to train."""
-    specs = experiment_specs(name, scale, device)
-    root = Path(out) / name
+    return plan_runs(experiment_specs(name, scale, device), Path(out) / name, f"{name} at scale {scale!r}", log)
+
+
+def plan_runs(specs: dict[str, RunSpec], root: Path, what: str, log: Callable[[str], None] = print
+              ) -> tuple[dict[str, Run], list[tuple[str, RunSpec, Path, bool]]]:
+    """{label: spec} under ``root/label``: the completed runs (reused) and the others as (label,
+    spec, path, resume); a folder holding a different run is refused (``what`` names the wanted one)."""
     done, todo = {}, []
     for label, spec in specs.items():
         path = root / label
         if store.is_complete(path) and _same_spec(path, spec):
-            log(f"{name}/{label}: reusing {path}")
+            log(f"{root.name}/{label}: reusing {path}")
             done[label] = load(path)
             continue
         resume = (path / store.CONFIG).is_file()
         if resume and not _same_spec(path, spec):
-            raise store.RunError(f"{path} holds a different run than {name} at scale {scale!r}; "
+            raise store.RunError(f"{path} holds a different run than {what}; "
                                  f"choose another output folder or remove it")
         todo.append((label, spec, path, resume))
     return done, todo

@@ -1,0 +1,61 @@
+"""The 2024 paper's "neuro" sweep as run specifications (/work/shared/OBLIQUE2024.md, the authors'
+neuro_train_networks notebook): five tasks, four scenarios (g, readout), Adam at lr0 / N on W_in,
+W and W_out, batch 32, the output read from the state, initial-state noise 1 and state noise 0.2
+(0.05 for Mante). ``paper``: N = 512, 5 seeds, the published steps. ``smoke``: N = 128, 3 seeds and
+fewer steps, every other ingredient kept, about 15 minutes on 2 cores for all 20 runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from randstruct.engine.train import TrainConfig
+from randstruct.errors import UserInputError
+from randstruct.runs import RunSpec
+
+SCALES = ("smoke", "paper")
+SCENARIOS = ((0.7, "large"), (1.5, "large"), (0.7, "small"), (1.5, "small"))  # the authors' order
+REGIME = {"small": "aligned", "large": "oblique"}  # what each initial readout leads to
+
+
+@dataclass(frozen=True)
+class TaskProtocol:
+    """One task of the sweep: its registry name, label, Adam lr0 per scenario (in SCENARIOS
+    order; lr = lr0 / N), steps at each scale and the state noise."""
+
+    task: str
+    label: str
+    lr0: tuple[float, float, float, float]
+    steps: int
+    smoke_steps: int
+    noise_rec: float = 0.2
+
+
+TASKS = {
+    "cycling": TaskProtocol("cycling", "Cycling", (0.02, 0.02, 0.02, 0.02), 1000, 300),
+    "flipflop": TaskProtocol("flipflop3_2024", "3-bit flip-flop", (0.01, 0.01, 0.005, 0.005), 4000, 600),
+    "mante": TaskProtocol("mante2024", "Mante", (0.002, 0.02, 0.002, 0.002), 4000, 600, noise_rec=0.05),
+    "romo": TaskProtocol("romo2024", "Romo", (0.01, 0.01, 0.01, 0.005), 6000, 800),
+    "complex_sine": TaskProtocol("complex_sine", "Complex sine", (0.01, 0.005, 0.005, 0.005), 6000, 800),
+}
+SIZE = {"paper": (512, 5), "smoke": (128, 3)}  # N, seeds
+
+
+def run_label(task: str, g: float, readout: str) -> str:
+    return f"{task}_g{g}_{readout}"
+
+
+def neuro(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
+    """Every run of the sweep: {label: spec}, one run (the seeds) per task and scenario."""
+    if scale not in SCALES:
+        raise UserInputError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    n, seeds = SIZE[scale]
+    runs = {}
+    for name, p in TASKS.items():
+        steps = p.steps if scale == "paper" else p.smoke_steps
+        for (g, readout), lr0 in zip(SCENARIOS, p.lr0):
+            config = TrainConfig(epochs=steps, batch_size=32, optimizer="adam", lr_rule="over_n", lr0=lr0,
+                                 trainable=("wi", "wrec", "wo"), rec_step=max(1, steps // 50))
+            runs[run_label(name, g, readout)] = RunSpec(
+                task=p.task, n=n, g=(g,), seeds=seeds, train=config, noise_rec=p.noise_rec, noise_x0=1.0,
+                readout=readout, readout_from="state", device=device)
+    return runs

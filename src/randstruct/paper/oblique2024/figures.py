@@ -1,0 +1,149 @@
+"""The 2024 paper's figures from the sweep's table (results.table): Fig 3 (aligned or oblique:
+rho, ||w_out||, ||x||, D_x,90, D_fit,90), Fig 4 (dissimilarity of solutions across seeds),
+Fig 5 (lasting responses to perturbations) and Fig 6 (noise along the output). Small initial
+readouts (aligned) dark, large ones (oblique) light; circles g = 0.7, triangles g = 1.5."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from randstruct.paper.figures.common import letter
+from randstruct.paper.oblique2024.results import table
+from randstruct.runs import Run
+
+COLOR = {"small": "#c2410c", "large": "#fbbf24"}
+REGIME_LABEL = {"small": "small w_out (aligned)", "large": "large w_out (oblique)"}
+MARKER = {0.7: "o", 1.5: "^"}
+
+
+def _strip(ax, t, var: str, log: bool = False, ylabel: str = "") -> None:
+    """One point per network (or pair) per task, the two readouts side by side, means as bars."""
+    tasks = t.task.values
+    for r, readout in enumerate(("small", "large")):
+        for g in t.g.values:
+            v = t[var].sel(readout=readout, g=g).values  # (task, seed or pair)
+            for i in range(len(tasks)):
+                x = i + (r - 0.5) * 0.34 + (0.06 if g > 1 else -0.06)
+                ax.plot(np.full(v.shape[1], x), v[i], MARKER[float(g)], color=COLOR[readout], ms=3.5,
+                        mec="0.3", mew=0.3, alpha=0.9, ls="none")
+        mean = np.nanmean(t[var].sel(readout=readout).values.reshape(len(tasks), -1), axis=1)
+        ax.hlines(mean, np.arange(len(tasks)) + (r - 0.5) * 0.34 - 0.14, np.arange(len(tasks)) + (r - 0.5) * 0.34 + 0.14,
+                  color=COLOR[readout], lw=2)
+    ax.set_xticks(range(len(tasks)), t.label.values, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+
+
+def _legend(ax) -> None:
+    handles = [plt.Line2D([], [], color=COLOR[r], lw=4, label=REGIME_LABEL[r]) for r in ("small", "large")]
+    handles += [plt.Line2D([], [], marker=MARKER[g], color="0.4", ls="none", label=f"g = {g}") for g in MARKER]
+    ax.legend(handles=handles, loc="best", frameon=False)
+
+
+def _curves(ax_var, ax_fit, t) -> None:
+    """Cumulative variance and R^2 against the number of leading PCs, cycling, first seed, g = 0.7."""
+    for readout in ("small", "large"):
+        sel = t.sel(task="cycling", g=0.7, readout=readout, seed=0)
+        k = np.arange(0, 13)
+        for ax, var, dim in ((ax_var, "var_explained", "dim_x90"), (ax_fit, "fit_r2", "dim_fit90")):
+            y = np.r_[0, sel[var].values[:12]]
+            ax.plot(k, y, ".-", color=COLOR[readout], ms=4)
+            d = sel[dim].item()
+            if np.isfinite(d) and d > 0:
+                ax.vlines(d, 0, 0.9, color=COLOR[readout], ls=":")
+            ax.axhline(0.9, color="0.6", ls="--", lw=1)
+            ax.set_ylim(0, 1.05)
+    ax_var.set(ylabel="var(x) explained", title="cycling, one network per readout")
+    ax_fit.set(ylabel="R² of the output", xlabel="number of PCs")
+
+
+def fig3(runs: dict[str, Run]):
+    t = table(runs)
+    fig = plt.figure(figsize=(9, 7.5), layout="constrained")
+    grid = fig.add_gridspec(6, 2)
+    a = fig.add_subplot(grid[0:2, 0])
+    b = fig.add_subplot(grid[2:4, 0])
+    c = fig.add_subplot(grid[4:6, 0])
+    d = fig.add_subplot(grid[0, 1])
+    e = fig.add_subplot(grid[1, 1])
+    f = fig.add_subplot(grid[2:4, 1])
+    h = fig.add_subplot(grid[4:6, 1])
+    _strip(a, t, "rho", log=True, ylabel="corr ρ(w_out, x)")
+    _legend(a)
+    _strip(b, t, "norm_wo", log=True, ylabel="‖w_out‖")
+    n = runs[next(iter(runs))].spec.n
+    for r, y in (("large", 1.0), ("small", 1 / np.sqrt(n))):
+        b.axhline(y, color=COLOR[r], ls="--", lw=1)
+    _strip(c, t, "norm_x", log=True, ylabel="‖x‖ (RMS per unit)")
+    _curves(d, e, t)
+    _strip(f, t, "dim_x90", ylabel="D_x,90")
+    _strip(h, t, "dim_fit90", ylabel="D_fit,90")
+    letter([a, b, c, d, e, f, h])
+    caption = (f"Aligned and oblique dynamics (after Schuessler et al. 2024, Fig 3; N = {n}, "
+               f"{t.sizes['seed']} seeds per scenario, noiseless evaluation trials after a grace time of "
+               "10 τ, the activity x is the state the output reads). "
+               "(a) generalized correlation ρ between the readout and the activity: small initial readouts "
+               "(dark) end aligned, large ones (light) oblique. (b) norm of a readout vector; dashed: the "
+               "initial norms 1 and 1/√N. (c) RMS state per unit. (d, e) cumulative variance of x and R² of "
+               "the output fitted from the leading PCs, one cycling network per readout; dotted: D_x,90 "
+               "and D_fit,90. (f) D_x,90, principal components for 90 % of the variance. (g) D_fit,90, "
+               "leading components needed to reproduce the output with R² ≥ 0.9. Circles g = 0.7, "
+               "triangles g = 1.5; bars: means.")
+    return fig, caption
+
+
+def fig4(runs: dict[str, Run]):
+    t = table(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    _strip(axes[0], t, "dissimilarity", ylabel="dissimilarity (Procrustes angle, rad)")
+    _legend(axes[0])
+    _strip(axes[1], t, "loss", log=True, ylabel="final loss / loss of a zero output")
+    letter(axes)
+    caption = ("Solutions across seeds (after Schuessler et al. 2024, Fig 4). (a) dissimilarity of the "
+               "noiseless activity of two networks of the same task and scenario trained from different "
+               "seeds: the Procrustes (shape) angle arccos(‖XᵀY‖_* / (‖X‖ ‖Y‖)) of the sample-centred "
+               "states, the authors' ridge CCA at α = 1, one point per pair; oblique solutions differ "
+               "more. (b) final training loss relative to a zero output, one point per network: every "
+               "network compared has learned its task.")
+    return fig, caption
+
+
+def fig5(runs: dict[str, Run]):
+    t = table(runs)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
+    _strip(axes[0], t, "pulse_readout", log=True, ylabel="output change per unit pulse")
+    axes[0].set_title("pulse along w_out")
+    _legend(axes[0])
+    _strip(axes[1], t, "pulse_random", log=True, ylabel="output change per unit pulse")
+    axes[1].set_title("pulse along a random direction")
+    ratio = (t.pulse_readout / t.pulse_random).rename("ratio")
+    _strip(axes[2], t.assign(ratio=ratio), "ratio", log=True, ylabel="along w_out / random")
+    axes[2].axhline(1, color="0.6", ls="--", lw=1)
+    letter(axes)
+    caption = ("Lasting responses to perturbations (after Schuessler et al. 2024, Fig 5). A state pulse of "
+               "norm √N at the end of the grace time, noiseless; the RMS change of the output counted from "
+               "5 τ after the pulse to the end of the trial (the authors score the loss from 5 τ after "
+               "the perturbation), per unit pulse. (a) along the readout (mean over output vectors), "
+               "(b) along random directions (mean of 10), (c) their ratio: aligned networks keep a "
+               "perturbation along the output, oblique ones suppress it.")
+    return fig, caption
+
+
+def fig6(runs: dict[str, Run]):
+    t = table(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    _strip(axes[0], t, "noise_compression", log=True, ylabel="variance along w_out / random")
+    axes[0].axhline(1, color="0.6", ls="--", lw=1)
+    _legend(axes[0])
+    ratio = (t.noise_pc / t.noise_random).rename("ratio")
+    _strip(axes[1], t.assign(ratio=ratio), "ratio", log=True, ylabel="variance along leading PCs / random")
+    axes[1].axhline(1, color="0.6", ls="--", lw=1)
+    letter(axes)
+    caption = ("Noise along the output (after Schuessler et al. 2024, Fig 6). Trial-to-trial fluctuations "
+               "of the state driven by the networks' own noise (4 conditions x 16 repeats, the training "
+               "noise, after the grace time). (a) variance along the readout vectors relative to a random "
+               "direction: oblique networks suppress the noise the output would read. (b) the same along "
+               "the two leading components of the condition-averaged activity.")
+    return fig, caption
