@@ -54,23 +54,69 @@ def test_gen_corr_matches_numpy_and_is_one_along_the_readout():
     assert measures.gen_corr(t(col[None, None]), t(ortho[None])).item() == pytest.approx(0, abs=1e-12)
 
 
-def test_dimensions_and_fit_match_numpy():
-    x = RNG.standard_normal((2, 200, 10)) * np.linspace(3, 0.1, 10)  # decaying variances
-    z = x @ RNG.standard_normal((2, 10, 2))
+ALPHAS = np.logspace(-3, 6, 20)
+
+
+def _ridge(x, z, a):
+    mx, mz = x.mean(0), z.mean(0)
+    beta = np.linalg.solve((x - mx).T @ (x - mx) + a * np.eye(x.shape[1]), (x - mx).T @ (z - mz))
+    return lambda q: (q - mx) @ beta + mz
+
+
+def loo_refit(x, z, a):
+    """Mean squared leave-one-out error, refitting without each sample in turn."""
+    keep = ~np.eye(len(x), dtype=bool)
+    return np.mean([(z[i] - _ridge(x[keep[i]], z[keep[i]], a)(x[i])) ** 2 for i in range(len(x))])
+
+
+def loo_hat(x, z, a):
+    """The same from the hat matrix of the design [1, X] with the penalty diag(0, a, ..., a)."""
+    d = np.c_[np.ones(len(x)), x]
+    h = d @ np.linalg.solve(d.T @ d + np.diag(np.r_[0, np.full(x.shape[1], a)]), d.T)
+    return np.mean(((z - h @ z) / (1 - np.diag(h))[:, None]) ** 2)
+
+
+def np_ridge_heldout_r2(xtr, ztr, xte, zte, zmean, alphas=ALPHAS, loo=loo_refit):
+    """Ridge with an unpenalized intercept, the penalty of least leave-one-out error (the first of
+    equals), R^2 on the test samples against ``zmean``."""
+    pred = _ridge(xtr, ztr, alphas[int(np.argmin([loo(xtr, ztr, a) for a in alphas]))])(xte)
+    return 1 - np.sum((zte - pred) ** 2) / np.sum((zte - zmean) ** 2)
+
+
+def test_ridge_heldout_r2_matches_leave_one_out_refits_in_numpy():
+    # few samples (the intercept's leverage 1/S weighs), noise from 0.1 to 30: the penalty picked
+    # differs between members; one direction nearly constant
+    x = RNG.standard_normal((12, 14, 4)) * np.array([3, 1, 0.3, 0.01])
+    noise = RNG.standard_normal((12, 14, 2)) * np.geomspace(0.1, 30, 12)[:, None, None]
+    z = x @ RNG.standard_normal((12, 4, 2)) + noise
+    z[1] *= 1e3
+    got = measures.ridge_heldout_r2(t(x[:, :10]), t(z[:, :10]), t(x[:, 10:]), t(z[:, 10:]), t(z.mean(1)),
+                                    t(ALPHAS)).numpy()
+    want = [np_ridge_heldout_r2(x[e, :10], z[e, :10], x[e, 10:], z[e, 10:], z[e].mean(0)) for e in range(12)]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert loo_hat(x[1], z[1], 2.0) == pytest.approx(loo_refit(x[1], z[1], 2.0), rel=1e-10)  # the plug-in test's
+
+
+def test_dimensions_and_heldout_fit_match_numpy():
+    x = RNG.standard_normal((2, 48, 6)) * np.linspace(3, 0.1, 6)  # decaying variances
+    z = x @ RNG.standard_normal((2, 6, 2)) + 0.1 * RNG.standard_normal((2, 48, 2))
     u, s, vh = measures.pca(t(x))
-    var, r2 = measures.explained(s, 10).numpy(), measures.fit_r2(u, s, t(z), 10).numpy()
+    var = measures.explained(s, 8).numpy()
+    r2 = measures.heldout_fit_r2(u * s[..., None, :], t(z), 36, 4, 8, t(ALPHAS)).numpy()
     for e in range(2):
         xc = x[e] - x[e].mean(0)
         ev = np.sort(np.linalg.eigvalsh(xc.T @ xc))[::-1]
-        np.testing.assert_allclose(var[e], np.cumsum(ev) / ev.sum(), rtol=1e-10)
-        _, _, v = np.linalg.svd(xc, full_matrices=False)
-        for k in range(1, 11):
-            design = np.c_[np.ones(200), xc @ v[:k].T]
-            coef = np.linalg.lstsq(design, z[e], rcond=None)[0]
-            res = z[e] - design @ coef
-            want = 1 - np.sum(res ** 2) / np.sum((z[e] - z[e].mean(0)) ** 2)
-            assert r2[e, k - 1] == pytest.approx(want, abs=1e-10)
+        np.testing.assert_allclose(var[e, :6], np.cumsum(ev) / ev.sum(), rtol=1e-10)
+        scores = xc @ np.linalg.svd(xc, full_matrices=False)[2].T
+        want = [np_ridge_heldout_r2(scores[:36, :k], z[e, :36], scores[36:, :k], z[e, 36:], z[e].mean(0))
+                for k in range(1, 5)]
+        np.testing.assert_allclose(r2[e, :4], want, rtol=1e-9)
+        assert np.isnan(r2[e, 4:]).all()  # beyond the components searched
         assert measures.first_reaching(t(var[e]), 0.9).item() == np.argmax(np.cumsum(ev) / ev.sum() >= 0.9) + 1
+    # every component searched: the curve is padded with its last value
+    full = measures.heldout_fit_r2(u * s[..., None, :], t(z), 36, 30, 8, t(ALPHAS)).numpy()
+    np.testing.assert_allclose(full[:, :4], r2[:, :4], rtol=1e-12)
+    assert (full[:, 6:] == full[:, 5:6]).all()
 
 
 def test_fit_dimension_is_the_component_the_output_reads():
@@ -78,7 +124,7 @@ def test_fit_dimension_is_the_component_the_output_reads():
     u, s, vh = measures.pca(t(x[None]))
     scores = (x - x.mean(0)) @ vh[0].numpy().T
     for j in (0, 2):  # the output is the first, then the third component: D_fit,90 = 1, then 3
-        r2 = measures.fit_r2(u, s, t(scores[None, :, j:j + 1] * 2 + 1), 8)
+        r2 = measures.heldout_fit_r2(u * s[..., None, :], t(scores[None, :, j:j + 1] * 2 + 1), 150, 8, 8, t(ALPHAS))
         assert measures.first_reaching(r2, 0.9).item() == j + 1
     assert measures.first_reaching(t([[0.1, 0.5, 0.8]]), 0.9).item() == -1
 

@@ -12,7 +12,7 @@ from randstruct.cli import main
 from randstruct.engine.seeding import member_rng
 from randstruct.runs import load
 
-from test_regime_measures import np_cka, np_gen_corr
+from test_regime_measures import loo_hat, np_cka, np_gen_corr, np_ridge_heldout_r2
 
 GRACE = 10.0
 
@@ -68,14 +68,12 @@ def test_alignment_matches_numpy(analysed):
         ev = np.sort(np.linalg.eigvalsh(xc.T @ xc))[::-1]
         assert net.align_dim_x90.item() == np.argmax(np.cumsum(ev) / ev.sum() >= 0.9) + 1
         assert net.align_norm_activity.item() == pytest.approx(np.sqrt((x ** 2).sum(1).mean()), rel=1e-9)
-        # D_fit,90 from least squares on the leading components
-        v = np.linalg.svd(xc, full_matrices=False)[2]
+        # D_fit,90: ridge on the leading components of the first 4 of the 6 trials, R^2 on the last 2
+        scores = xc @ np.linalg.svd(xc, full_matrices=False)[2].T
         zs = after_grace(z, task.dt)[0]
-        r2 = []
-        for k in range(1, 13):
-            design = np.c_[np.ones(len(xc)), xc @ v[:k].T]
-            res = zs - design @ np.linalg.lstsq(design, zs, rcond=None)[0]
-            r2.append(1 - (res ** 2).sum() / ((zs - zs.mean(0)) ** 2).sum())
+        cut = 4 * len(zs) // 6
+        r2 = [np_ridge_heldout_r2(scores[:cut, :k], zs[:cut], scores[cut:, :k], zs[cut:], zs.mean(0), loo=loo_hat)
+              for k in range(1, 13)]
         np.testing.assert_allclose(net.align_fit_r2.values, r2, atol=1e-9)
         want = np.argmax(np.array(r2) >= 0.9) + 1 if max(r2) >= 0.9 else -1
         assert net.align_dim_fit90.item() == want

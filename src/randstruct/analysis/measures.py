@@ -39,15 +39,42 @@ def explained(s: torch.Tensor, n: int) -> torch.Tensor:
     return _pad(cum, n)
 
 
-def fit_r2(u: torch.Tensor, s: torch.Tensor, z: torch.Tensor, n: int) -> torch.Tensor:
-    """R^2 of the least-squares fit (with intercept) of the outputs z (..., S, n_out) from the
-    leading 1..n principal components. The scores of different components are orthogonal, so the
-    fit on the first k is the projection on U_k and R^2(k) = sum_{j<=k} |U_j^T z_c|^2 / |z_c|^2
-    (components of zero variance contribute nothing)."""
-    zc = center_samples(z)
-    proj = (u.transpose(-1, -2) @ zc).pow(2).sum(-1) * (s > s[..., :1] * 1e-12)
-    total = zc.pow(2).sum((-1, -2))[..., None].clamp_min(torch.finfo(zc.dtype).tiny)
-    return _pad(proj.cumsum(-1) / total, n)
+def ridge_heldout_r2(x_train: torch.Tensor, z_train: torch.Tensor, x_test: torch.Tensor, z_test: torch.Tensor,
+                     z_mean: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+    """R^2 on held-out samples of a ridge regression with intercept (unpenalized) of outputs z from
+    features x, fitted on the training samples (..., S, k), (..., S, n_out), the penalty picked from
+    ``alphas`` by the least mean squared leave-one-out error on the training samples (the rule of
+    scikit-learn's RidgeCV). R^2 = 1 - |z_test - fit|^2 / |z_test - z_mean|^2 (z_mean (..., n_out))."""
+    mx, mz = x_train.mean(-2, keepdim=True), z_train.mean(-2, keepdim=True)
+    xc, zc = x_train - mx, z_train - mz
+    lam, vec = torch.linalg.eigh(xc.transpose(-1, -2) @ xc)
+    p = xc @ vec  # training features in the eigenbasis of their Gram matrix
+    shrink = 1 / (lam.clamp_min(0)[..., None, :] + alphas[:, None])  # (..., A, k)
+    coef = shrink[..., None] * (p.transpose(-1, -2) @ zc)[..., None, :, :]  # (..., A, k, n_out)
+    resid = zc[..., None, :, :] - p[..., None, :, :] @ coef
+    hat = 1 / x_train.shape[-2] + (p.pow(2)[..., None, :, :] * shrink[..., None, :]).sum(-1)  # (..., A, S)
+    loo = torch.nan_to_num((resid / (1 - hat)[..., None]).pow(2).mean((-1, -2)), nan=torch.inf)
+    best = loo.argmin(-1)  # the first (smallest) penalty of the least error
+    c = torch.take_along_dim(coef, best[..., None, None, None], -3).squeeze(-3)
+    fit = (x_test - mx) @ vec @ c + mz
+    den = (z_test - z_mean[..., None, :]).pow(2).sum((-1, -2))
+    num = (z_test - fit).pow(2).sum((-1, -2))
+    return 1 - num / den.clamp_min(torch.finfo(den.dtype).tiny)
+
+
+def heldout_fit_r2(scores: torch.Tensor, z: torch.Tensor, n_train: int, k_max: int, n: int,
+                   alphas: torch.Tensor) -> torch.Tensor:
+    """Held-out R^2 (ridge_heldout_r2) of the outputs z (..., S, n_out) from the leading 1..k_max
+    principal component scores (..., S, p), trained on the first ``n_train`` samples and tested on
+    the others (on the same ones when there are no others); length n: padded with the last value
+    when every component was used, NaN beyond k_max otherwise."""
+    tr, te = slice(0, n_train), slice(n_train if n_train < z.shape[-2] else 0, None)
+    k_max = min(k_max, scores.shape[-1])
+    curve = torch.stack([ridge_heldout_r2(scores[..., tr, :k], z[..., tr, :], scores[..., te, :k], z[..., te, :],
+                                          z.mean(-2), alphas) for k in range(1, k_max + 1)], -1)
+    if k_max == scores.shape[-1]:
+        return _pad(curve, n)
+    return torch.cat([curve, curve.new_full(curve.shape[:-1] + (n - k_max,), float("nan"))], -1)[..., :n]
 
 
 def first_reaching(curve: torch.Tensor, level: float) -> torch.Tensor:

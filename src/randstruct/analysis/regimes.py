@@ -16,6 +16,8 @@ from randstruct.engine.seeding import member_rng
 from randstruct.errors import UserInputError
 
 LEVEL = 0.9  # D_x,90 and D_fit,90
+TRAIN = 0.75  # D_fit,90: ridge fitted on the first 3/4 of each member's trials, R^2 on the rest
+ALPHAS = torch.logspace(-3, 6, 20, dtype=torch.float64)  # its penalties (Schuessler et al. 2024's grid)
 
 
 def _check_common(p) -> None:
@@ -33,7 +35,8 @@ class AlignmentParams:
     ``pulse_size`` on the state, after the grace time, along the readout, the ``n_pcs`` leading
     components and ``n_random`` random directions, on the first ``pulse_trials`` trials, the output's
     response measured from ``pulse_delay`` (tau) after the pulse to the trial's end (0: at once;
-    later, only what the dynamics keep of the pulse)."""
+    later, only what the dynamics keep of the pulse); D_fit,90 is sought among the ``fit_pcs``
+leading components (the authors' 30)."""
 
     eval_trials: int = 64
     grace: float = 10.0
@@ -43,10 +46,11 @@ class AlignmentParams:
     n_random: int = 10
     pulse_trials: int = 16
     pulse_delay: float = 0.0
+    fit_pcs: int = 30
 
     def __post_init__(self) -> None:
         _check_common(self)
-        for name in ("n_pcs", "n_random", "pulse_trials"):
+        for name in ("n_pcs", "n_random", "pulse_trials", "fit_pcs"):
             check_count(getattr(self, name), name)
         if not (np.isfinite(self.pulse_size) and self.pulse_size > 0):
             raise UserInputError(f"pulse_size must be > 0, got {self.pulse_size}")
@@ -66,10 +70,11 @@ class Alignment(Analysis):
         "align_norm_wo": "||W_out||_F",
         "align_norm_activity": "root mean square over samples of |X|, after the grace time",
         "align_dim_x90": "D_x,90: number of principal components for 90 % of the activity's variance",
-        "align_dim_fit90": "D_fit,90: fewest leading principal components from which a least-squares fit "
-                           "(with intercept, in sample) reproduces the outputs with R^2 >= 0.9; -1 if none",
+        "align_dim_fit90": "D_fit,90: fewest leading principal components (of the fit_pcs first) from which a "
+                           "ridge regression fitted on 3/4 of the trials predicts the outputs of the other 1/4 "
+                           "with R^2 >= 0.9; -1 if none",
         "align_var_explained": "cumulative fraction of the activity's variance in the leading pc components",
-        "align_fit_r2": "R^2 of the outputs fitted from the leading pc components",
+        "align_fit_r2": "held-out R^2 of the outputs from the leading pc components (NaN beyond fit_pcs)",
         "align_pulse_readout": "RMS change of the output from pulse_delay after a state pulse of size pulse_size "
                                "along a readout column (mean over columns), per unit pulse size, noiseless",
         "align_pulse_pc": "as align_pulse_readout, along the leading principal components of the activity",
@@ -89,7 +94,9 @@ class Alignment(Analysis):
         wo = ens.wo.double().cpu()
         u, s, vh = measures.pca(x)
         var = measures.explained(s, n)
-        r2 = measures.fit_r2(u, s, act.z, n)
+        trials = len(batches[0].inputs)
+        r2 = measures.heldout_fit_r2(u * s[..., None, :], act.z, max(1, int(TRAIN * trials)) * (x.shape[-2] // trials),
+                                     params.fit_pcs, n, ALPHAS)
         pulses = self._pulses(ens, task, params, wo, vh, batches)
         return xr.Dataset({
             "align_rho": ("net", measures.gen_corr(wo.transpose(1, 2), x).numpy()),
