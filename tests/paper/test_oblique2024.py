@@ -15,21 +15,26 @@ from randstruct.paper.oblique2024.results import table
 
 def test_the_neuro_sweep_is_the_papers():
     runs = experiments.neuro("paper")
-    assert len(runs) == 20
-    cyc = runs["cycling_g1.5_small"]
-    assert (cyc.n, len(cyc.seeds), cyc.g, cyc.readout, cyc.readout_from) == (512, 5, (1.5,), "small", "state")
+    assert len(runs) == 13  # 20 scenarios; those of a task and readout with one learning rate share a run
+    assert sorted((s.task, g, s.readout) for s in runs.values() for g in s.g) == sorted(
+        (p.task, g, r) for p in experiments.TASKS.values() for g, r in experiments.SCENARIOS)
+    cyc = runs["cycling_small"]
+    assert (cyc.n, len(cyc.seeds), cyc.g, cyc.readout, cyc.readout_from) == (512, 5, (0.7, 1.5), "small", "state")
     assert (cyc.noise_rec, cyc.noise_x0, cyc.noise_in) == (0.2, 1.0, 0.0)
     assert (cyc.train.epochs, cyc.train.lr0, cyc.train.lr_rule, cyc.train.optimizer) == (1000, 0.02, "over_n", "adam")
     assert cyc.train.trainable == ("wi", "wrec", "wo") and cyc.train.batch_size == 32
     assert runs["mante_g0.7_large"].noise_rec == 0.05 and runs["mante_g1.5_large"].train.lr0 == 0.02
-    assert [runs[f"romo_g{g}_{r}"].train.lr0 for g, r in experiments.SCENARIOS] == [0.01, 0.01, 0.01, 0.005]
+    lr = {name: [experiments.scenario_lr0(runs, name, g, r) for g, r in experiments.SCENARIOS]
+          for name in experiments.TASKS}
+    assert lr == {"cycling": [0.02] * 4, "flipflop": [0.01, 0.01, 0.005, 0.005], "mante": [0.002, 0.02, 0.002, 0.002],
+                  "romo": [0.01, 0.01, 0.01, 0.005], "complex_sine": [0.01, 0.005, 0.005, 0.005]}
     assert runs["complex_sine_g0.7_large"].task == "complex_sine"
     smoke = experiments.neuro("smoke")
     assert smoke.keys() == runs.keys()
     for label, spec in smoke.items():  # every ingredient but N, seeds and steps
         big = runs[label]
         assert dataclasses.replace(spec, n=big.n, seeds=big.seeds, train=big.train) == big
-        assert spec.train.lr0 == big.train.lr0
+        assert spec.train.lr0 == pytest.approx(experiments.SMOKE_LR * big.train.lr0)
 
 
 def tiny(scale, device="cpu"):
@@ -74,7 +79,13 @@ def test_the_table_holds_the_stored_values(tiny_out):
     np.testing.assert_array_equal(cell.rho.values, ds.align_rho.values)
     np.testing.assert_array_equal(cell.norm_wo.values, ds.align_norm_wo.values / np.sqrt(ds.sizes["channel_out"]))
     np.testing.assert_array_equal(cell.norm_x.values, ds.align_norm_activity.values / np.sqrt(12))
+    np.testing.assert_array_equal(cell.fit_r2.values[:, :12], ds.align_fit_r2.values)
     assert cell.dissimilarity.item() == ds.sim_procrustes.values[0, 1]
+    # a run over both g: members placed by (g, seed), pairs only within one g
+    both = runs["cycling_small"].data  # members (g, seed): (0.7, 0), (0.7, 1), (1.5, 0), (1.5, 1)
+    assert list(zip(both.g.values, both.seed.values)) == [(0.7, 0), (0.7, 1), (1.5, 0), (1.5, 1)]
+    np.testing.assert_array_equal(t.sel(task="cycling", readout="small").rho.values, both.align_rho.values.reshape(2, 2))
+    assert t.sel(task="cycling", g=1.5, readout="small").dissimilarity.item() == both.sim_procrustes.values[2, 3]
     assert np.isfinite(t.noise_compression.values).all() and np.isfinite(t.loss.values).all()
 
 

@@ -38,24 +38,38 @@ TASKS = {
     "complex_sine": TaskProtocol("complex_sine", "Complex sine", (0.01, 0.005, 0.005, 0.005), 6000, 800),
 }
 SIZE = {"paper": (512, 5), "smoke": (128, 3)}  # N, seeds
+SMOKE_LR = 2.0  # smoke: lr0 times this, so that a fraction of the steps learns the tasks
 
 
-def run_label(task: str, g: float, readout: str) -> str:
-    return f"{task}_g{g}_{readout}"
+def run_label(task: str, readout: str, g: float | None = None) -> str:
+    return f"{task}_{readout}" if g is None else f"{task}_g{g}_{readout}"
 
 
 def neuro(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
-    """Every run of the sweep: {label: spec}, one run (the seeds) per task and scenario."""
+    """Every run of the sweep: {label: spec}. The scenarios of a task and readout that share a
+    learning rate are one run over both g (one ensemble: a member's results do not depend on the
+    ensemble it is trained in), the others one run per g."""
     if scale not in SCALES:
         raise UserInputError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     n, seeds = SIZE[scale]
     runs = {}
     for name, p in TASKS.items():
         steps = p.steps if scale == "paper" else p.smoke_steps
-        for (g, readout), lr0 in zip(SCENARIOS, p.lr0):
-            config = TrainConfig(epochs=steps, batch_size=32, optimizer="adam", lr_rule="over_n", lr0=lr0,
-                                 trainable=("wi", "wrec", "wo"), rec_step=max(1, steps // 50))
-            runs[run_label(name, g, readout)] = RunSpec(
-                task=p.task, n=n, g=(g,), seeds=seeds, train=config, noise_rec=p.noise_rec, noise_x0=1.0,
-                readout=readout, readout_from="state", device=device)
+        for readout in ("large", "small"):
+            lrs = {g: lr0 for (g, r), lr0 in zip(SCENARIOS, p.lr0) if r == readout}
+            groups = [(None, tuple(lrs), lrs[min(lrs)])] if len(set(lrs.values())) == 1 else \
+                [(g, (g,), lr0) for g, lr0 in lrs.items()]
+            for key, gs, lr0 in groups:
+                lr0 = lr0 if scale == "paper" else lr0 * SMOKE_LR
+                config = TrainConfig(epochs=steps, batch_size=32, optimizer="adam", lr_rule="over_n", lr0=lr0,
+                                     trainable=("wi", "wrec", "wo"), rec_step=max(1, steps // 50))
+                runs[run_label(name, readout, key)] = RunSpec(
+                    task=p.task, n=n, g=gs, seeds=seeds, train=config, noise_rec=p.noise_rec,
+                    noise_x0=1.0, readout=readout, readout_from="state", device=device)
     return runs
+
+
+def scenario_lr0(specs: dict[str, RunSpec], task: str, g: float, readout: str) -> float:
+    """The learning rate a scenario was trained with (its run's)."""
+    name = TASKS[task].task
+    return next(s.train.lr0 for s in specs.values() if s.task == name and s.readout == readout and g in s.g)

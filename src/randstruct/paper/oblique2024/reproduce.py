@@ -55,7 +55,7 @@ def train_and_analyse(scale: str, out: Path, device: str, progress: bool, log: C
     specs = neuro(scale, device)
     runs, todo = plan_runs(specs, out / "runs" / PAPER, f"the {PAPER} sweep at scale {scale!r}", log)
     if todo:
-        log(f"{PAPER}: training {len(todo)} runs of {sum(len(s.seeds) for _, s, *_ in todo)} networks")
+        log(f"{PAPER}: training {len(todo)} runs of {sum(len(s.g) * len(s.seeds) for _, s, *_ in todo)} networks")
         jobs = [TrainJob(spec, path, resume=resume, label=f"{PAPER}/{label}") for label, spec, path, resume in todo]
         for (label, *_), run in zip(todo, (executor or InProcess()).train(jobs, progress=progress)):
             runs[label] = run

@@ -41,28 +41,32 @@ def table(runs: dict[str, Run]) -> xr.Dataset:
     out = {k: np.full(shape, np.nan) for k in names}
     dis = np.full(shape[:3] + (len(pairs),), np.nan)
     curves = {k: np.full(shape + (30,), np.nan) for k in ("var_explained", "fit_r2")}
-    for i, task in enumerate(TASKS):
-        for (g, readout) in SCENARIOS:
-            run = runs.get(run_label(task, g, readout))
-            if run is None:
-                continue
-            ds, n = run.data, run.spec.n
-            at = (i, GS.index(g), READOUTS.index(readout))
-            s = slice(0, ds.sizes["net"])
-            for var, name in PER_NET.items():
-                if var in ds:
-                    out[name][at + (s,)] = ds[var].values
-            if "align_norm_wo" in ds:
-                out["norm_wo"][at + (s,)] = ds.align_norm_wo.values / np.sqrt(ds.sizes["channel_out"])
-                out["norm_x"][at + (s,)] = ds.align_norm_activity.values / np.sqrt(n)
-                out["pulse_pc"][at + (s,)] = ds.align_pulse_pc.values[:, 0]
-                for key, var in (("var_explained", "align_var_explained"), ("fit_r2", "align_fit_r2")):
-                    k = min(30, ds.sizes["pc"])
-                    curves[key][at + (s, slice(0, k))] = ds[var].values[:, :k]
-            out["loss"][at + (s,)] = ds.loss.values[:, -1] / _zero_output_loss(run)
-            if "sim_procrustes" in ds:
-                d = ds.sim_procrustes.values
-                dis[at + (slice(0, len(pairs)),)] = [d[a, b] for a, b in pairs if max(a, b) < len(d)]
+    tasks = {p.task: i for i, p in enumerate(TASKS.values())}
+    for run in runs.values():
+        ds, spec = run.data, run.spec
+        r = READOUTS.index(spec.readout)
+        i = tasks[spec.task]
+        g = [GS.index(round(float(v), 10)) for v in ds.g.values]
+        sd = [list(spec.seeds).index(int(v)) for v in ds.seed.values]
+        at = (np.full(len(g), i), np.array(g), np.full(len(g), r), np.array(sd))
+        for var, name in PER_NET.items():
+            if var in ds:
+                out[name][at] = ds[var].values
+        if "align_norm_wo" in ds:
+            out["norm_wo"][at] = ds.align_norm_wo.values / np.sqrt(ds.sizes["channel_out"])
+            out["norm_x"][at] = ds.align_norm_activity.values / np.sqrt(spec.n)
+            out["pulse_pc"][at] = ds.align_pulse_pc.values[:, 0]
+            k = min(30, ds.sizes["pc"])
+            for key, var in (("var_explained", "align_var_explained"), ("fit_r2", "align_fit_r2")):
+                curves[key][at + (slice(0, k),)] = ds[var].values[:, :k]
+        out["loss"][at] = ds.loss.values[:, -1] / _zero_output_loss(run)
+        if "sim_procrustes" in ds:
+            d = ds.sim_procrustes.values
+            for gi in set(g):
+                members = {sd[e]: e for e in range(len(g)) if g[e] == gi}
+                for p, (a, b) in enumerate(pairs):
+                    if a in members and b in members:
+                        dis[i, gi, r, p] = d[members[a], members[b]]
     coords = {"task": list(TASKS), "g": list(GS), "readout": list(READOUTS), "seed": np.arange(seeds)}
     data = {k: (("task", "g", "readout", "seed"), v) for k, v in out.items()}
     data["dissimilarity"] = (("task", "g", "readout", "pair"), dis)
