@@ -248,14 +248,17 @@ def test_a_sharded_run_the_trainer_would_refuse_leaves_no_folder(cluster, tmp_pa
     assert not out.exists()
 
 
-def test_sharded_alignment_and_regime_equal_the_in_process_analysis(cluster, tmp_path):
-    """The issue-24 plug-ins per shard on the workers, merged: the same values as in one process."""
+def test_sharded_alignment_regime_and_noise_equal_the_in_process_analysis(cluster, tmp_path):
+    """The per-member regime plug-ins per shard on the workers, merged: the same values as in one
+    process (a state readout with noise, as the 2024 paper's networks)."""
     from randstruct.analysis import run_analyses
 
-    spec = rs.RunSpec(task="flipflop", n=12, g=(0.7,), seeds=3, train=rs.TrainConfig(epochs=8, batch_size=4))
+    spec = rs.RunSpec(task="flipflop", n=12, g=(0.7,), seeds=3, train=rs.TrainConfig(epochs=8, batch_size=4),
+                      noise_rec=0.2, noise_x0=1.0, readout_from="state")
     one = in_process(spec, tmp_path / "one")
     two = in_process(spec, tmp_path / "two")
-    names, params = ["alignment", "regime"], {"alignment": {"grace": 2.0}}
+    names = ["alignment", "regime", "noise"]
+    params = {"alignment": {"grace": 2.0}, "noise": {"grace": 2.0, "conditions": 2, "repeats": 3}}
     run_analyses(one, names, params, progress=False)
     before = len(cluster.get_events("worker-get-client"))
     with DaskExecutor(client=cluster, shard_size=1, log=lambda s: None) as executor:
@@ -264,7 +267,7 @@ def test_sharded_alignment_and_regime_equal_the_in_process_analysis(cluster, tmp
     # wait for a worker slot held by a task that waits for it: it once hung here forever
     assert len(cluster.get_events("worker-get-client")) == before, "a shard task sent work to the cluster"
     a, b = rs.load(one.path).data, rs.load(two.path).data
-    added = [v for v in a.data_vars if v.startswith(("align_", "regime_"))]
-    assert added
+    added = [v for v in a.data_vars if v.startswith(("align_", "regime_", "noise_"))]
+    assert len(added) > 20 and "noise_compression" in added
     for name in added:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)

@@ -20,25 +20,28 @@ REGIME = {"small": "aligned", "large": "oblique"}  # what each initial readout l
 @dataclass(frozen=True)
 class TaskProtocol:
     """One task of the sweep: its registry name, label, Adam lr0 per scenario (in SCENARIOS
-    order; lr = lr0 / N), steps at each scale and the state noise."""
+    order; lr = lr0 / N), steps at each scale, the factor on lr0 at smoke scale (so that a
+    fraction of the steps learns the task) and the state noise."""
 
     task: str
     label: str
     lr0: tuple[float, float, float, float]
     steps: int
     smoke_steps: int
+    smoke_lr: float = 4.0
     noise_rec: float = 0.2
 
 
 TASKS = {
-    "cycling": TaskProtocol("cycling", "Cycling", (0.02, 0.02, 0.02, 0.02), 1000, 300),
-    "flipflop": TaskProtocol("flipflop3_2024", "3-bit flip-flop", (0.01, 0.01, 0.005, 0.005), 4000, 600),
-    "mante": TaskProtocol("mante2024", "Mante", (0.002, 0.02, 0.002, 0.002), 4000, 600, noise_rec=0.05),
-    "romo": TaskProtocol("romo2024", "Romo", (0.01, 0.01, 0.01, 0.005), 6000, 800),
-    "complex_sine": TaskProtocol("complex_sine", "Complex sine", (0.01, 0.005, 0.005, 0.005), 6000, 800),
+    "cycling": TaskProtocol("cycling", "Cycling", (0.02, 0.02, 0.02, 0.02), 1000, 500),
+    "flipflop": TaskProtocol("flipflop3_2024", "3-bit flip-flop", (0.01, 0.01, 0.005, 0.005), 4000, 500),
+    "mante": TaskProtocol("mante2024", "Mante", (0.002, 0.02, 0.002, 0.002), 4000, 500, noise_rec=0.05),
+    "romo": TaskProtocol("romo2024", "Romo", (0.01, 0.01, 0.01, 0.005), 6000, 1200, smoke_lr=8.0),
+    "complex_sine": TaskProtocol("complex_sine", "Complex sine", (0.01, 0.005, 0.005, 0.005), 6000, 1500,
+                                 smoke_lr=8.0),
 }
 SIZE = {"paper": (512, 5), "smoke": (128, 3)}  # N, seeds
-SMOKE_LR = 2.0  # smoke: lr0 times this, so that a fraction of the steps learns the tasks
+BATCH = {"paper": 32, "smoke": 16}
 
 
 def run_label(task: str, readout: str, g: float | None = None) -> str:
@@ -60,8 +63,8 @@ def neuro(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
             groups = [(None, tuple(lrs), lrs[min(lrs)])] if len(set(lrs.values())) == 1 else \
                 [(g, (g,), lr0) for g, lr0 in lrs.items()]
             for key, gs, lr0 in groups:
-                lr0 = lr0 if scale == "paper" else lr0 * SMOKE_LR
-                config = TrainConfig(epochs=steps, batch_size=32, optimizer="adam", lr_rule="over_n", lr0=lr0,
+                lr0 = lr0 if scale == "paper" else lr0 * p.smoke_lr
+                config = TrainConfig(epochs=steps, batch_size=BATCH[scale], optimizer="adam", lr_rule="over_n", lr0=lr0,
                                      trainable=("wi", "wrec", "wo"), rec_step=max(1, steps // 50))
                 runs[run_label(name, readout, key)] = RunSpec(
                     task=p.task, n=n, g=gs, seeds=seeds, train=config, noise_rec=p.noise_rec,

@@ -105,8 +105,8 @@ def fig4(runs: dict[str, Run]):
                "noiseless activity of two networks of the same task and scenario trained from different "
                "seeds: the Procrustes (shape) angle arccos(‖XᵀY‖_* / (‖X‖ ‖Y‖)) of the sample-centred "
                "states, the authors' ridge CCA at α = 1, one point per pair; oblique solutions differ "
-               "more. (b) final training loss relative to a zero output, one point per network: every "
-               "network compared has learned its task.")
+               "more. (b) final training loss (mean of the last 20 steps) relative to the loss of a zero "
+               "output, one point per network: how well each network compared has learned its task.")
     return fig, caption
 
 

@@ -26,14 +26,15 @@ PER_NET = {  # stored variable -> table name, with the per-vector and per-unit n
 }
 GS = tuple(sorted({g for g, _ in SCENARIOS}))
 READOUTS = ("small", "large")
+LAST = 20
 
 
 def table(runs: dict[str, Run]) -> xr.Dataset:
     """Every measure per (task, g, readout, seed); NaN where a run or variable is absent.
     ``norm_wo``: RMS norm of one readout column (||W_out||_F / sqrt(n_out), the paper's ||w_out||);
     ``norm_x``: RMS of the state per unit (the paper's ||x||); ``pulse_pc``: first leading component;
-    ``loss``: final training loss over the loss of a zero output on the same trials
-    (the targets' mean square); ``dissimilarity``: Procrustes angle (rad) of each pair of seeds."""
+    ``loss``: final training loss (mean of the last ``LAST`` steps: one noisy batch each) over the
+    loss of a zero output on the member's evaluation trials; ``dissimilarity``: Procrustes angle (rad) of each pair of seeds."""
     seeds = max((len(r.spec.seeds) for r in runs.values()), default=0)
     pairs = list(combinations(range(seeds), 2))
     shape = (len(TASKS), len(GS), len(READOUTS), seeds)
@@ -59,7 +60,7 @@ def table(runs: dict[str, Run]) -> xr.Dataset:
             k = min(30, ds.sizes["pc"])
             for key, var in (("var_explained", "align_var_explained"), ("fit_r2", "align_fit_r2")):
                 curves[key][at + (slice(0, k),)] = ds[var].values[:, :k]
-        out["loss"][at] = ds.loss.values[:, -1] / _zero_output_loss(run)
+        out["loss"][at] = ds.loss.values[:, -LAST:].mean(1) / _zero_output_loss(run)
         if "sim_procrustes" in ds:
             d = ds.sim_procrustes.values
             for gi in set(g):
