@@ -34,8 +34,11 @@ def test_the_neuro_sweep_is_the_papers():
     for label, spec in smoke.items():  # every ingredient but N, seeds and steps
         big = runs[label]
         assert dataclasses.replace(spec, n=big.n, seeds=big.seeds, train=big.train) == big
-        assert dataclasses.replace(spec.train, epochs=big.train.epochs, lr0=big.train.lr0, batch_size=32, rec_step=big.train.rec_step) == big.train
-        assert spec.train.lr0 == pytest.approx(experiments.SMOKE_LR * big.train.lr0)
+        assert dataclasses.replace(spec.train, epochs=big.train.epochs, lr0=big.train.lr0, batch_size=32,
+                                   rec_step=big.train.rec_step) == big.train
+        protocol = next(p for p in experiments.TASKS.values() if p.task == spec.task)
+        assert spec.train.lr0 == pytest.approx(protocol.smoke_lr * big.train.lr0)
+        assert spec.train.epochs == protocol.smoke_steps and big.train.epochs == protocol.steps
 
 
 def tiny(scale, device="cpu"):
