@@ -41,6 +41,9 @@ def test_noise_variances_match_numpy_and_a_noiseless_run_is_refused(tmp_path, ca
         dirs = np.random.default_rng(0).standard_normal((20000, cov.shape[0]))
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         assert np.einsum("ij,jk,ik->i", dirs, cov, dirs).mean() == pytest.approx(rand, rel=0.03)
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert "noise w_out/rand" in capsys.readouterr().out
     quiet = tmp_path / "quiet"
     assert main(["train", "--task", "flipflop", "--N", "8", "--g", "0.5", "--seeds", "1", "--epochs", "2",
                  "--no-progress", "--out", str(quiet)]) == 0

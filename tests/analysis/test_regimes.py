@@ -35,16 +35,16 @@ def analysed(run_dir, tmp_path):
     return path
 
 
-def forward(wi, w, wo, b, x0, u, dt, kick=None):
-    """Rates phi(x[1..K]) and outputs of one network on trials u (B, K, N_in); ``kick`` (step, vector)
-    adds the vector to x[step + 1]."""
+def forward(wi, w, wo, b, x0, u, dt, kick=None, read=np.tanh):
+    """What the output reads (rates phi(x[1..K]), or with ``read`` = identity the states) and the
+    outputs of one network on trials u (B, K, N_in); ``kick`` (step, vector) adds the vector to x[step + 1]."""
     x = np.broadcast_to(x0, (u.shape[0], len(x0))).copy()
     rates = []
     for k in range(u.shape[1]):
         x = (1 - dt) * x + dt * (np.tanh(x) @ w.T + u[:, k] @ wi + b)
         if kick is not None and k == kick[0]:
             x = x + kick[1]
-        rates.append(np.tanh(x))
+        rates.append(read(x))
     r = np.stack(rates, 1)
     return r, r @ wo
 
@@ -156,17 +156,9 @@ def test_missing_data_and_bad_parameters_say_so_in_one_line(run_dir, tmp_path, c
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def forward_state(wi, w, wo, b, x0, u, dt, kick=None):
+def forward_state(*args, kick=None):
     """As ``forward`` for a network whose output reads the state: states x[1..K] and z = Wout^T x."""
-    x = np.broadcast_to(x0, (u.shape[0], len(x0))).copy()
-    states = []
-    for k in range(u.shape[1]):
-        x = (1 - dt) * x + dt * (np.tanh(x) @ w.T + u[:, k] @ wi + b)
-        if kick is not None and k == kick[0]:
-            x = x + kick[1]
-        states.append(x)
-    s = np.stack(states, 1)
-    return s, s @ wo
+    return forward(*args, kick=kick, read=lambda x: x)
 
 
 def test_a_state_readout_is_measured_on_the_state_and_late_pulse_responses(tmp_path):

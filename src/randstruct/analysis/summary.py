@@ -15,7 +15,8 @@ N_TOP = 3
 ANALYSIS_COLUMNS = {"conv_epoch": "conv. epoch", "functional_rank": "func. rank", "rel_shuffle_loss": "shuffle/L0",
                     "final_eval_accuracy": "eval acc.", "shuffle_accuracy": "shuffle acc.",
                     "functional_rank_accuracy": "f. rank (acc.)", "align_rho": "rho", "align_dim_x90": "D_x,90",
-                    "align_dim_fit90": "D_fit,90", "regime_rel_dw": "|dW|/|W0|", "regime_cka_init": "CKA init"}
+                    "align_dim_fit90": "D_fit,90", "regime_rel_dw": "|dW|/|W0|", "regime_cka_init": "CKA init",
+                    "noise_compression": "noise w_out/rand"}
 ACCURACY_EPOCHS = 10  # the training accuracy shown averages the last batches: one batch is a few dozen trials
 
 

@@ -51,12 +51,7 @@ def min_samples(figure: str, scale: str, runs: dict) -> int:
 
 def resolve(names: list[str]) -> list[str]:
     """Figure names in canonical order; 'all' means every figure."""
-    if not names or "all" in names:
-        return list(FIGURES)
-    unknown = [n for n in names if n not in FIGURES]
-    if unknown:
-        raise UserInputError(f"unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}, all")
-    return [f for f in FIGURES if f in names]
+    return figures.common.resolve(names, FIGURES)
 
 
 @dataclass

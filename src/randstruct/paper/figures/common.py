@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from randstruct.errors import UserInputError  # noqa: E402
 from randstruct.runs import Run  # noqa: E402
 
 THEORY_STYLE = dict(color="0.3", ls="--", lw=1.2)
@@ -49,6 +50,18 @@ def check_letters(fig, caption: str, name: str) -> None:
     named, drawn = caption_letters(caption), drawn_letters(fig)
     if named != drawn:
         raise RuntimeError(f"{name}: the caption names panels {sorted(named)} but the figure letters {sorted(drawn)}")
+
+
+def resolve(names: list[str], known, of: str = "") -> list[str]:
+    """Figure ``names`` in the order of ``known``; 'all' (or none) means every one; an unknown
+    name is a one-line error (``of``: whose figures, for its message)."""
+    if not names or "all" in names:
+        return list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserInputError(f"unknown figure {unknown[0]!r}{f' of {of}' if of else ''}; "
+                             f"allowed: {', '.join(known)}, all")
+    return [f for f in known if f in names]
 
 
 def save(fig, caption: str, out_dir: str | Path, name: str) -> list[Path]:

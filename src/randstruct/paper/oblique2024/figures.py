@@ -36,6 +36,12 @@ def _strip(ax, t, var: str, log: bool = False, ylabel: str = "") -> None:
         ax.set_yscale("log")
 
 
+def _ratio(ax, t, num: str, den: str, ylabel: str) -> None:
+    """A strip of ``num / den`` per network on a log scale, 1 dashed."""
+    _strip(ax, t.assign(ratio=t[num] / t[den]), "ratio", log=True, ylabel=ylabel)
+    ax.axhline(1, color="0.6", ls="--", lw=1)
+
+
 def _legend(ax) -> None:
     handles = [plt.Line2D([], [], color=COLOR[r], lw=4, label=REGIME_LABEL[r]) for r in ("small", "large")]
     handles += [plt.Line2D([], [], marker=MARKER[g], color="0.4", ls="none", label=f"g = {g}") for g in MARKER]
@@ -118,9 +124,7 @@ def fig5(runs: dict[str, Run]):
     _legend(axes[0])
     _strip(axes[1], t, "pulse_random", log=True, ylabel="output change per unit pulse")
     axes[1].set_title("pulse along a random direction")
-    ratio = (t.pulse_readout / t.pulse_random).rename("ratio")
-    _strip(axes[2], t.assign(ratio=ratio), "ratio", log=True, ylabel="along w_out / random")
-    axes[2].axhline(1, color="0.6", ls="--", lw=1)
+    _ratio(axes[2], t, "pulse_readout", "pulse_random", "along w_out / random")
     letter(axes)
     caption = ("Lasting responses to perturbations (after Schuessler et al. 2024, Fig 5). A state pulse of "
                "norm √N at the end of the grace time, noiseless; the RMS change of the output counted from "
@@ -134,12 +138,9 @@ def fig5(runs: dict[str, Run]):
 def fig6(runs: dict[str, Run]):
     t = table(runs)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    _strip(axes[0], t, "noise_compression", log=True, ylabel="variance along w_out / random")
-    axes[0].axhline(1, color="0.6", ls="--", lw=1)
+    _ratio(axes[0], t, "noise_readout", "noise_random", "variance along w_out / random")
     _legend(axes[0])
-    ratio = (t.noise_pc / t.noise_random).rename("ratio")
-    _strip(axes[1], t.assign(ratio=ratio), "ratio", log=True, ylabel="variance along leading PCs / random")
-    axes[1].axhline(1, color="0.6", ls="--", lw=1)
+    _ratio(axes[1], t, "noise_pc", "noise_random", "variance along leading PCs / random")
     letter(axes)
     caption = ("Noise along the output (after Schuessler et al. 2024, Fig 6). Trial-to-trial fluctuations "
                "of the state driven by the networks' own noise (4 conditions x 16 repeats, the training "

@@ -12,11 +12,11 @@ from typing import Callable
 
 from randstruct import analysis
 from randstruct.engine.device import check_device
-from randstruct.errors import UserInputError
 from randstruct.executors import InProcess
 from randstruct.paper import claims as claims_report
 from randstruct.paper.experiments import plan_runs
 from randstruct.paper.figures.common import check_letters, save
+from randstruct.paper.figures.common import resolve as resolve_figures
 from randstruct.paper.oblique2024 import claims, figures
 from randstruct.paper.oblique2024.experiments import neuro
 from randstruct.runs import Run, TrainJob, load
@@ -29,12 +29,7 @@ PULSE_DELAY = 5.0  # their dt_pert_loss: the response counted from 5 tau after t
 
 def resolve(names: list[str]) -> list[str]:
     """Figure names in the paper's order; 'all' (or none) means every one."""
-    if not names or "all" in names:
-        return list(FIGURES)
-    unknown = [n for n in names if n not in FIGURES]
-    if unknown:
-        raise UserInputError(f"unknown figure {unknown[0]!r} of {PAPER}; allowed: {', '.join(FIGURES)}, all")
-    return [f for f in FIGURES if f in names]
+    return resolve_figures(names, FIGURES, PAPER)
 
 
 def analysis_params(n: int) -> dict:
