@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from randstruct.analysis.evaluation import eval_batch
-from randstruct.paper.oblique2024.experiments import SCENARIOS, TASKS, run_label
+from randstruct.paper.oblique2024.experiments import SCENARIOS, TASKS
 from randstruct.runs import Run
 
 PER_NET = {  # stored variable -> table name, with the per-vector and per-unit normalisations below
