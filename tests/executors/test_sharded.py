@@ -271,3 +271,25 @@ def test_sharded_alignment_regime_and_noise_equal_the_in_process_analysis(cluste
     assert len(added) > 20 and "noise_compression" in added
     for name in added:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_the_2024_sweep_on_a_cluster_equals_the_sweep_in_one_process(cluster, tmp_path, monkeypatch):
+    """reproduce --paper oblique2024 --scheduler: every run's shards trained and analysed on the
+    workers (similarity in the client) give the table of the in-process sweep, value for value."""
+    import dataclasses
+
+    from randstruct.paper.oblique2024 import experiments, reproduce
+    from randstruct.paper.oblique2024.results import table
+
+    def tiny(scale, device="cpu"):
+        return {label: dataclasses.replace(spec, n=10, seeds=(0, 1), train=dataclasses.replace(spec.train, epochs=2))
+                for label, spec in list(experiments.neuro("smoke", device).items())[:4]}
+
+    monkeypatch.setattr(reproduce, "neuro", tiny)
+    here = reproduce.train_and_analyse("smoke", tmp_path / "here", "cpu", False, lambda s: None, None)
+    with DaskExecutor(client=cluster, shard_size=2, log=lambda s: None) as executor:
+        there = reproduce.train_and_analyse("smoke", tmp_path / "there", "cpu", False, lambda s: None, executor)
+    a, b = table(here), table(there)
+    assert np.isfinite(a.rho.sel(task=["cycling", "flipflop"]).values).all()
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
