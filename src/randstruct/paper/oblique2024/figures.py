@@ -8,13 +8,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from randstruct.analysis.activity import grace_steps
 from randstruct.paper.figures.common import letter
+from randstruct.paper.oblique2024.experiments import REGIME, TASKS
 from randstruct.paper.oblique2024.results import table
 from randstruct.runs import Run
 
 COLOR = {"small": "#c2410c", "large": "#fbbf24"}
 REGIME_LABEL = {"small": "small w_out (aligned)", "large": "large w_out (oblique)"}
 MARKER = {0.7: "o", 1.5: "^"}
+GRACE_TAU = 10.0  # the analyses' grace time (reproduce.GRACE)
 
 
 def _strip(ax, t, var: str, log: bool = False, ylabel: str = "") -> None:
@@ -100,18 +103,54 @@ def fig3(runs: dict[str, Run]):
     return fig, caption
 
 
+def _trajectories(axes, runs: dict[str, Run], readout: str, g: float = 1.5) -> None:
+    """Cycling networks at ``g``, one per seed: the two directions' noiseless states after the
+    grace time, each network in the plane of its own two leading PCs."""
+    run = next((r for r in runs.values() if r.spec.task == TASKS["cycling"].task and r.spec.readout == readout
+                and g in r.spec.g), None)
+    if run is None:
+        for ax in axes:
+            ax.set_axis_off()
+        return
+    task = run.task()
+    batch = task.test_batch(2)
+    members = np.flatnonzero(np.isclose(run.data.g.values, g))[:len(axes)]
+    x = run.ensemble().select(members).simulate(batch.inputs, task.dt, return_states=True)[1]
+    x = x.double().numpy()[:, :, grace_steps(task, GRACE_TAU):]
+    for ax, states, seed in zip(axes, x, run.data.seed.values[members]):
+        flat = states.reshape(-1, states.shape[-1])
+        centre = flat.mean(0)
+        pcs = np.linalg.svd(flat - centre, full_matrices=False)[2][:2]
+        for trial, color in zip(states, ("#5b2a86", "#4d9221")):
+            p = (trial - centre) @ pcs.T
+            ax.plot(p[:, 0], p[:, 1], color=color, lw=1)
+        ax.set(xticks=[], yticks=[], title=f"{REGIME[readout]}, seed {int(seed)}")
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[0].set_ylabel("PC 2")
+    axes[0].set_xlabel("PC 1")
+
+
 def fig4(runs: dict[str, Run]):
     t = table(runs)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    _strip(axes[0], t, "dissimilarity", ylabel="dissimilarity (Procrustes angle, rad)")
-    _legend(axes[0])
-    _strip(axes[1], t, "loss", log=True, ylabel="final loss / loss of a zero output")
-    letter(axes)
-    caption = ("Solutions across seeds (after Schuessler et al. 2024, Fig 4). (a) dissimilarity of the "
+    fig = plt.figure(figsize=(11, 5), layout="constrained")
+    grid = fig.add_gridspec(2, 5)
+    aligned = [fig.add_subplot(grid[0, i]) for i in range(3)]
+    oblique = [fig.add_subplot(grid[1, i]) for i in range(3)]
+    dis, loss = fig.add_subplot(grid[0, 3:]), fig.add_subplot(grid[1, 3:])
+    _trajectories(aligned, runs, "small")
+    _trajectories(oblique, runs, "large")
+    _strip(dis, t, "dissimilarity", ylabel="dissimilarity (Procrustes, rad)")
+    _legend(dis)
+    _strip(loss, t, "loss", log=True, ylabel="final loss / zero output")
+    letter(aligned + oblique + [dis, loss])
+    caption = ("Solutions across seeds (after Schuessler et al. 2024, Fig 4). (a-c) aligned and (d-f) oblique "
+               "cycling networks (g = 1.5, three seeds): the noiseless states of the two directions (purple, "
+               "green) after the grace time, each network in the plane of its own two leading principal "
+               "components; aligned solutions look alike, oblique ones differ. (g) dissimilarity of the "
                "noiseless activity of two networks of the same task and scenario trained from different "
                "seeds: the Procrustes (shape) angle arccos(‖XᵀY‖_* / (‖X‖ ‖Y‖)) of the sample-centred "
                "states, the authors' ridge CCA at α = 1, one point per pair; oblique solutions differ "
-               "more. (b) final training loss (mean of the last 20 steps) relative to the loss of a zero "
+               "more. (h) final training loss (mean of the last 20 steps) relative to the loss of a zero "
                "output, one point per network: how well each network compared has learned its task.")
     return fig, caption
 
