@@ -44,10 +44,12 @@ def analysis_params(n: int) -> dict:
 ANALYSES = ("alignment", "similarity", "noise")
 
 
-def train_and_analyse(scale: str, out: Path, device: str, progress: bool, log: Callable[[str], None],
-                      executor) -> dict[str, Run]:
-    """Every run of the sweep, trained or reused, with its analyses stored."""
+def train_and_analyse(scale: str, out: str | Path, device: str = "cpu", progress: bool = True,
+                      log: Callable[[str], None] = print, executor=None) -> dict[str, Run]:
+    """Every run of the sweep under ``out/runs/oblique2024``, trained or reused, with its analyses
+    stored; {label: Run} (``results.table`` turns them into one labelled Dataset)."""
     specs = neuro(scale, device)
+    out = Path(out)
     runs, todo = plan_runs(specs, out / "runs" / PAPER, f"the {PAPER} sweep at scale {scale!r}", log)
     if todo:
         log(f"{PAPER}: training {len(todo)} runs of {sum(len(s.g) * len(s.seeds) for _, s, *_ in todo)} networks")
