@@ -82,7 +82,7 @@ def test_the_table_holds_the_stored_values(tiny_out):
     cell = t.sel(task="mante", g=1.5, readout="large")
     np.testing.assert_array_equal(cell.rho.values, ds.align_rho.values)
     np.testing.assert_array_equal(cell.norm_wo.values, ds.align_norm_wo.values / np.sqrt(ds.sizes["channel_out"]))
-    np.testing.assert_array_equal(cell.norm_x.values, ds.align_norm_activity.values / np.sqrt(12))
+    np.testing.assert_array_equal(cell.norm_x.values, ds.align_norm_activity.values)
     np.testing.assert_array_equal(cell.fit_r2.values[:, :12], ds.align_fit_r2.values)
     assert cell.dissimilarity.item() == ds.sim_procrustes.values[0, 1]
     # a run over both g: members placed by (g, seed), pairs only within one g

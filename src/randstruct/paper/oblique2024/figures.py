@@ -85,7 +85,7 @@ def fig3(runs: dict[str, Run]):
     n = runs[next(iter(runs))].spec.n
     for r, y in (("large", 1.0), ("small", 1 / np.sqrt(n))):
         b.axhline(y, color=COLOR[r], ls="--", lw=1)
-    _strip(c, t, "norm_x", log=True, ylabel="‖x‖ (RMS per unit)")
+    _strip(c, t, "norm_x", log=True, ylabel="‖x‖")
     _curves(d, e, t)
     _strip(f, t, "dim_x90", ylabel="D_x,90")
     _strip(h, t, "dim_fit90", ylabel="D_fit,90")
@@ -95,7 +95,7 @@ def fig3(runs: dict[str, Run]):
                "10 τ, the activity x is the state the output reads). "
                "(a) generalized correlation ρ between the readout and the activity: small initial readouts "
                "(dark) end aligned, large ones (light) oblique. (b) norm of a readout vector; dashed: the "
-               "initial norms 1 and 1/√N. (c) RMS state per unit. (d, e) cumulative variance of x and R² of "
+               "initial norms 1 and 1/√N. (c) norm of the state, root mean square over samples (the paper's √N × RMS per unit). (d, e) cumulative variance of x and R² of "
                "the output fitted from the leading PCs, one cycling network per readout; dotted: D_x,90 "
                "and D_fit,90. (f) D_x,90, principal components for 90 % of the variance. (g) D_fit,90, "
                "leading components needed to reproduce the output with R² ≥ 0.9. Circles g = 0.7, "

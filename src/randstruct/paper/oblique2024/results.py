@@ -32,7 +32,8 @@ LAST = 20
 def table(runs: dict[str, Run]) -> xr.Dataset:
     """Every measure per (task, g, readout, seed); NaN where a run or variable is absent.
     ``norm_wo``: RMS norm of one readout column (||W_out||_F / sqrt(n_out), the paper's ||w_out||);
-    ``norm_x``: RMS of the state per unit (the paper's ||x||); ``pulse_pc``: first leading component;
+    ``norm_x``: the state's norm, root mean square over samples (the paper's ||x||: sqrt(N) x the
+    RMS per unit, as its plots scale it); ``pulse_pc``: first leading component;
     ``loss``: final training loss (mean of the last ``LAST`` steps: one noisy batch each) over the
     loss of a zero output on the member's evaluation trials; ``dissimilarity``: Procrustes angle (rad) of each pair of seeds."""
     seeds = max((len(r.spec.seeds) for r in runs.values()), default=0)
@@ -55,7 +56,7 @@ def table(runs: dict[str, Run]) -> xr.Dataset:
                 out[name][at] = ds[var].values
         if "align_norm_wo" in ds:
             out["norm_wo"][at] = ds.align_norm_wo.values / np.sqrt(ds.sizes["channel_out"])
-            out["norm_x"][at] = ds.align_norm_activity.values / np.sqrt(spec.n)
+            out["norm_x"][at] = ds.align_norm_activity.values
             out["pulse_pc"][at] = ds.align_pulse_pc.values[:, 0]
             k = min(30, ds.sizes["pc"])
             for key, var in (("var_explained", "align_var_explained"), ("fit_r2", "align_fit_r2")):
