@@ -187,3 +187,24 @@ def test_a_state_readout_is_measured_on_the_state_and_late_pulse_responses(tmp_p
         pert = forward_state(*args, batch.inputs[:2], task.dt, kick=(skip, 2 * c / np.linalg.norm(c)))[1]
         resp.append(np.sqrt(((pert - base)[:, late:] ** 2).mean()) / 2)
     assert net.align_pulse_readout.item() == pytest.approx(np.mean(resp), rel=1e-7)
+
+
+@pytest.mark.parametrize("name, param, value, message", [
+    ("alignment", "grace", -1.0, "grace must be a time >= 0 (units of tau), got -1.0"),
+    ("alignment", "pulse_delay", float("nan"), "pulse_delay must be a time >= 0 (units of tau), got nan"),
+    ("alignment", "eval_noise", "yes", "eval_noise must be true or false, got 'yes'"),
+    ("regime", "grace", float("inf"), "grace must be a time >= 0 (units of tau), got inf"),
+    ("similarity", "trials_seed", -2, "trials_seed must be an integer >= 0, got -2"),
+    ("similarity", "trials_seed", True, "trials_seed must be an integer >= 0, got True"),
+    ("similarity", "eval_noise", 2, "eval_noise must be true or false, got 2"),
+    ("noise", "grace", -0.5, "grace must be a time >= 0 (units of tau), got -0.5"),
+    ("connectivity", "ranks", 1.5, "ranks must be an integer >= 0, got 1.5"),
+    ("connectivity", "eval_noise", None, "eval_noise must be true or false, got None"),
+])
+def test_bad_parameters_of_the_plug_ins_name_the_value(name, param, value, message):
+    from randstruct.analysis.base import make_params
+    from randstruct.analysis.registry import get_analysis
+
+    with pytest.raises(ValueError) as err:
+        make_params(get_analysis(name), {param: value})
+    assert str(err.value) == message

@@ -225,3 +225,20 @@ def final_losses(ens: Ensemble, task: Task, eval_trials: int = 512, eval_policy:
 def check_count(value: int, name: str) -> None:
     if isinstance(value, bool) or int(value) != value or value < 1:
         raise UserInputError(f"{name} must be an integer >= 1, got {value}")
+
+
+def check_index(value: int, name: str) -> None:
+    """An integer parameter >= 0 (a rank, a seed)."""
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise UserInputError(f"{name} must be an integer >= 0, got {value}")
+
+
+def check_time(value: float, name: str) -> None:
+    """A duration parameter (units of tau): finite and >= 0."""
+    if not (np.isfinite(value) and value >= 0):
+        raise UserInputError(f"{name} must be a time >= 0 (units of tau), got {value}")
+
+
+def check_flag(value, name: str) -> None:
+    if value not in (True, False):
+        raise UserInputError(f"{name} must be true or false, got {value!r}")

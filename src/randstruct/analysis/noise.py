@@ -13,7 +13,7 @@ import xarray as xr
 
 from randstruct.analysis import activity
 from randstruct.analysis.base import Analysis
-from randstruct.analysis.evaluation import check_count, eval_batch, net_coords
+from randstruct.analysis.evaluation import check_count, check_time, eval_batch, net_coords
 from randstruct.errors import UserInputError
 from randstruct.tasks import Batch
 
@@ -35,8 +35,7 @@ class NoiseParams:
         check_count(self.repeats, "repeats")
         if self.repeats < 2:
             raise UserInputError(f"repeats must be >= 2 (fluctuations around a mean), got {self.repeats}")
-        if not (np.isfinite(self.grace) and self.grace >= 0):
-            raise UserInputError(f"grace must be a time >= 0 (units of tau), got {self.grace}")
+        check_time(self.grace, "grace")
 
 
 class Noise(Analysis):

@@ -11,7 +11,7 @@ import xarray as xr
 
 from randstruct.analysis import activity, measures
 from randstruct.analysis.base import Analysis
-from randstruct.analysis.evaluation import check_count, net_coords
+from randstruct.analysis.evaluation import check_count, check_flag, check_time, net_coords
 from randstruct.engine.seeding import member_rng
 from randstruct.errors import UserInputError
 
@@ -22,10 +22,8 @@ ALPHAS = torch.logspace(-3, 6, 20, dtype=torch.float64)  # its penalties (Schues
 
 def _check_common(p) -> None:
     check_count(p.eval_trials, "eval_trials")
-    if not (np.isfinite(p.grace) and p.grace >= 0):
-        raise UserInputError(f"grace must be a time >= 0 (units of tau), got {p.grace}")
-    if p.eval_noise not in (True, False):
-        raise UserInputError(f"eval_noise must be true or false, got {p.eval_noise!r}")
+    check_time(p.grace, "grace")
+    check_flag(p.eval_noise, "eval_noise")
 
 
 @dataclass(frozen=True)
@@ -54,8 +52,7 @@ leading components (the authors' 30)."""
             check_count(getattr(self, name), name)
         if not (np.isfinite(self.pulse_size) and self.pulse_size > 0):
             raise UserInputError(f"pulse_size must be > 0, got {self.pulse_size}")
-        if not (np.isfinite(self.pulse_delay) and self.pulse_delay >= 0):
-            raise UserInputError(f"pulse_delay must be a time >= 0 (units of tau), got {self.pulse_delay}")
+        check_time(self.pulse_delay, "pulse_delay")
 
 
 class Alignment(Analysis):

@@ -11,9 +11,8 @@ import xarray as xr
 
 from randstruct.analysis import activity, measures
 from randstruct.analysis.base import Analysis
-from randstruct.analysis.evaluation import check_count, net_coords
+from randstruct.analysis.evaluation import check_count, check_flag, check_index, check_time, net_coords
 from randstruct.engine.seeding import member_rng
-from randstruct.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,9 @@ class SimilarityParams:
     def __post_init__(self) -> None:
         check_count(self.trials, "trials")
         check_count(self.k, "k")
-        if isinstance(self.trials_seed, bool) or int(self.trials_seed) != self.trials_seed or self.trials_seed < 0:
-            raise UserInputError(f"trials_seed must be an integer >= 0, got {self.trials_seed}")
-        if not (np.isfinite(self.grace) and self.grace >= 0):
-            raise UserInputError(f"grace must be a time >= 0 (units of tau), got {self.grace}")
-        if self.eval_noise not in (True, False):
-            raise UserInputError(f"eval_noise must be true or false, got {self.eval_noise!r}")
+        check_index(self.trials_seed, "trials_seed")
+        check_time(self.grace, "grace")
+        check_flag(self.eval_noise, "eval_noise")
 
 
 class Similarity(Analysis):

@@ -14,8 +14,9 @@ from randstruct import memory
 from randstruct.analysis.base import Analysis
 from randstruct.analysis.connectivity import (SHUFFLE_CODES, SHUFFLE_VARIANTS, connectivity_spectra,
                                               convergence_epoch, functional_rank, sv_stats, svd64)
-from randstruct.analysis.evaluation import (EVAL_CODES, EVAL_POLICIES, check_count, final_plan, net_coords,
-                                            rank_values, run_plans, shuffle_plan, truncation_plan)
+from randstruct.analysis.evaluation import (EVAL_CODES, EVAL_POLICIES, check_count, check_flag, check_index,
+                                            final_plan, net_coords, rank_values, run_plans, shuffle_plan,
+                                            truncation_plan)
 from randstruct.errors import UserInputError
 
 SHUFFLE_NAMES = {"full": "shuffle_loss", "rowcol": "shuffle_loss_rowcol", "resample": "shuffle_loss_resample"}
@@ -90,10 +91,8 @@ class ConnectivityParams:
             raise UserInputError(f"unknown eval_policy {self.eval_policy!r}; allowed: {', '.join(EVAL_POLICIES)}")
         if not 0 < self.threshold < 1:
             raise UserInputError(f"threshold must be in (0, 1), got {self.threshold}")
-        if isinstance(self.ranks, bool) or int(self.ranks) != self.ranks or self.ranks < 0:
-            raise UserInputError(f"ranks must be an integer >= 0, got {self.ranks}")
-        if self.eval_noise not in (True, False):
-            raise UserInputError(f"eval_noise must be true or false, got {self.eval_noise!r}")
+        check_index(self.ranks, "ranks")
+        check_flag(self.eval_noise, "eval_noise")
 
 
 class Connectivity(Analysis):
