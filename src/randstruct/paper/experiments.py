@@ -186,13 +186,21 @@ def run_experiment(name: str, scale: str, out: str | Path, device: str = "cpu", 
     """Train (or reuse, or resume) every run of an experiment under ``out/name``; ``executor``
     (randstruct.executors; default: this process) trains them, a Dask one every shard at once."""
     runs, todo = plan_experiment(name, scale, out, device, log)
-    for label, spec, path, resume in todo:
-        log(f"{name}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
-    if todo:
-        jobs = [TrainJob(spec, path, resume=resume, label=f"{name}/{label}") for label, spec, path, resume in todo]
-        trained = (executor or InProcess()).train(jobs, progress=progress)
-        runs.update({label: run for (label, *_), run in zip(todo, trained)})
+    runs.update(train_planned(todo, name, executor, progress, log))
     return {label: runs[label] for label in experiment_specs(name, scale, device)}
+
+
+def train_planned(todo: list[tuple[str, RunSpec, Path, bool]], prefix: str, executor=None, progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict[str, Run]:
+    """Train (or resume) the runs :func:`plan_runs` left to do, all in one call to ``executor``
+    (default: this process); {label: Run}."""
+    for label, spec, _, resume in todo:
+        log(f"{prefix}/{label}: {'resuming' if resume else 'training'} {len(spec.g) * len(spec.seeds)} networks")
+    if not todo:
+        return {}
+    jobs = [TrainJob(spec, path, resume=resume, label=f"{prefix}/{label}") for label, spec, path, resume in todo]
+    trained = (executor or InProcess()).train(jobs, progress=progress)
+    return {label: run for (label, *_), run in zip(todo, trained)}
 
 
 def _same_spec(path: Path, spec: RunSpec) -> bool:

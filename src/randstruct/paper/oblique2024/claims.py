@@ -6,10 +6,9 @@ seed (or pair of seeds). Ranges come from the paper's Figs 3-6 at N = 512; where
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 from randstruct.paper.claims import Claim, _fmt
-from randstruct.paper.oblique2024.results import table
-from randstruct.runs import Run
 
 
 def _by_task(t, var: str, readout: str) -> np.ndarray:
@@ -31,8 +30,8 @@ def _count(ok: np.ndarray) -> int:
     return int(np.sum(ok))
 
 
-def oblique_claims(runs: dict[str, Run], scale: str) -> list[Claim]:
-    t = table(runs)
+def oblique_claims(t: xr.Dataset, scale: str) -> list[Claim]:
+    """The claims from the sweep's table (results.table)."""
     n_tasks = t.sizes["task"]
     paper = scale == "paper"
     out = []

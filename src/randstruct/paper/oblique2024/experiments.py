@@ -72,8 +72,3 @@ def neuro(scale: str, device: str = "cpu") -> dict[str, RunSpec]:
                     noise_x0=1.0, readout=readout, readout_from="state", device=device)
     return runs
 
-
-def scenario_lr0(specs: dict[str, RunSpec], task: str, g: float, readout: str) -> float:
-    """The learning rate a scenario was trained with (its run's)."""
-    name = TASKS[task].task
-    return next(s.train.lr0 for s in specs.values() if s.task == name and s.readout == readout and g in s.g)

@@ -1,4 +1,4 @@
-"""The 2024 paper's figures from the sweep's table (results.table): Fig 3 (aligned or oblique:
+"""The 2024 paper's figures from the sweep's runs and their table (results.table, computed once): Fig 3 (aligned or oblique:
 rho, ||w_out||, ||x||, D_x,90, D_fit,90), Fig 4 (dissimilarity of solutions across seeds),
 Fig 5 (lasting responses to perturbations) and Fig 6 (noise along the output). Small initial
 readouts (aligned) dark, large ones (oblique) light; circles g = 0.7, triangles g = 1.5."""
@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
 
 from randstruct.analysis.activity import grace_steps
 from randstruct.paper.figures.common import letter
 from randstruct.paper.oblique2024.experiments import REGIME, TASKS
-from randstruct.paper.oblique2024.results import table
 from randstruct.runs import Run
 
 COLOR = {"small": "#c2410c", "large": "#fbbf24"}
@@ -68,8 +68,7 @@ def _curves(ax_var, ax_fit, t) -> None:
     ax_fit.set(ylabel="R² of the output", xlabel="number of PCs")
 
 
-def fig3(runs: dict[str, Run]):
-    t = table(runs)
+def fig3(runs: dict[str, Run], t: xr.Dataset):
     fig = plt.figure(figsize=(9, 7.5), layout="constrained")
     grid = fig.add_gridspec(6, 2)
     a = fig.add_subplot(grid[0:2, 0])
@@ -130,8 +129,7 @@ def _trajectories(axes, runs: dict[str, Run], readout: str, g: float = 1.5) -> N
     axes[0].set_xlabel("PC 1")
 
 
-def fig4(runs: dict[str, Run]):
-    t = table(runs)
+def fig4(runs: dict[str, Run], t: xr.Dataset):
     fig = plt.figure(figsize=(11, 5), layout="constrained")
     grid = fig.add_gridspec(2, 5)
     aligned = [fig.add_subplot(grid[0, i]) for i in range(3)]
@@ -155,8 +153,7 @@ def fig4(runs: dict[str, Run]):
     return fig, caption
 
 
-def fig5(runs: dict[str, Run]):
-    t = table(runs)
+def fig5(runs: dict[str, Run], t: xr.Dataset):
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
     _strip(axes[0], t, "pulse_readout", log=True, ylabel="output change per unit pulse")
     axes[0].set_title("pulse along w_out")
@@ -174,8 +171,7 @@ def fig5(runs: dict[str, Run]):
     return fig, caption
 
 
-def fig6(runs: dict[str, Run]):
-    t = table(runs)
+def fig6(runs: dict[str, Run], t: xr.Dataset):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     _ratio(axes[0], t, "noise_readout", "noise_random", "variance along w_out / random")
     _legend(axes[0])

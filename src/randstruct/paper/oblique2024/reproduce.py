@@ -12,14 +12,14 @@ from typing import Callable
 
 from randstruct import analysis
 from randstruct.engine.device import check_device
-from randstruct.executors import InProcess
 from randstruct.paper import claims as claims_report
-from randstruct.paper.experiments import plan_runs
+from randstruct.paper.experiments import plan_runs, train_planned
 from randstruct.paper.figures.common import check_letters, save
 from randstruct.paper.figures.common import resolve as resolve_figures
 from randstruct.paper.oblique2024 import claims, figures
 from randstruct.paper.oblique2024.experiments import neuro
-from randstruct.runs import Run, TrainJob, load
+from randstruct.paper.oblique2024.results import table
+from randstruct.runs import Run, load
 
 PAPER = "oblique2024"
 FIGURES = {"fig3": figures.fig3, "fig4": figures.fig4, "fig5": figures.fig5, "fig6": figures.fig6}
@@ -51,11 +51,7 @@ def train_and_analyse(scale: str, out: str | Path, device: str = "cpu", progress
     specs = neuro(scale, device)
     out = Path(out)
     runs, todo = plan_runs(specs, out / "runs" / PAPER, f"the {PAPER} sweep at scale {scale!r}", log)
-    if todo:
-        log(f"{PAPER}: training {len(todo)} runs of {sum(len(s.g) * len(s.seeds) for _, s, *_ in todo)} networks")
-        jobs = [TrainJob(spec, path, resume=resume, label=f"{PAPER}/{label}") for label, spec, path, resume in todo]
-        for (label, *_), run in zip(todo, (executor or InProcess()).train(jobs, progress=progress)):
-            runs[label] = run
+    runs.update(train_planned(todo, PAPER, executor, progress, log))
     items = [(runs[label], analysis.requests(ANALYSES, analysis_params(spec.n))) for label, spec in specs.items()]
     analysis.run_analyses_many(items, progress=progress, device=device, executor=executor)
     return {label: load(runs[label].path) for label in specs}
@@ -71,16 +67,17 @@ def reproduce(names: list[str], scale: str, out: str | Path, device: str = "cpu"
     out = Path(out)
     start = time.perf_counter()
     runs = train_and_analyse(scale, out, device, progress, log, executor)
+    t = table(runs)
     timings = {"train and analyse": time.perf_counter() - start}
     paths = {}
     for name in wanted:
         start = time.perf_counter()
-        fig, caption = FIGURES[name](runs)
+        fig, caption = FIGURES[name](runs, t)
         check_letters(fig, caption, name)
         paths[name] = save(fig, caption, out / "figures", f"{PAPER}-{name}")
         timings[name] = time.perf_counter() - start
         log(f"{PAPER} {name}: {paths[name][0]}")
-    checked = claims.oblique_claims(runs, scale)
+    checked = claims.oblique_claims(t, scale)
     report = claims_report.merge_claims(checked, out)
     md, _ = claims_report.write_report(report, out, title=f"Claims ({scale} scale)")
     log(f"claims: {claims_report.summary_line(report)} -> {md}")
