@@ -20,8 +20,8 @@ WHAT = "what the output reads, rates phi(x[1..K]) or states x[1..K] (readout_fro
 @dataclass
 class Activity:
     """Samples (trial x step after the grace time) of each member: the activity the output reads x
-    (E, S, N), outputs z
-    (E, S, n_out), targets y and mask m (E, S, n_out); ``skip`` steps were dropped per trial."""
+    (E, S, N), outputs z (E, S, n_out), targets y and mask m (E, S, n_out); ``skip`` steps were
+    dropped per trial."""
 
     x: torch.Tensor
     z: torch.Tensor
@@ -58,13 +58,13 @@ def simulate(ens, task, batches: list[Batch], grace: float, noise: bool) -> Acti
     inputs = np.stack([b.inputs for b in batches])
     seed = 0 if noise and ens.options.noisy else None
     state = ens.options.readout_from == "state"
-    z, r = ens.simulate(inputs, task.dt, return_rates=not state, return_states=state, noise_seed=seed)
+    z, x = ens.simulate(inputs, task.dt, return_rates=not state, return_states=state, noise_seed=seed)
 
     def samples(a) -> torch.Tensor:
         a = torch.as_tensor(a)[:, :, skip:].to(torch.float64).cpu()
         return a.reshape(a.shape[0], -1, a.shape[-1])
 
-    return Activity(samples(r), samples(z), samples(np.stack([b.targets for b in batches])),
+    return Activity(samples(x), samples(z), samples(np.stack([b.targets for b in batches])),
                     samples(np.stack([b.mask for b in batches])), skip)
 
 
